@@ -1,0 +1,231 @@
+"""A NetworkAttachmentDefinition: its CNI config (single config or conflist) and its NPWG annotations.
+
+What IPAM reveals (subnets, gateways) is read from the IPAM types whose config is declarative: host-local
+(`ranges`, `subnet`, `gateway`), static (`addresses`) and whereabouts (`range`, `ipRanges`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cni.spec.problems import (
+    NODE_SELECTOR_ANNOTATION,
+    RESOURCE_NAME_ANNOTATION,
+    Problem,
+    describe,
+    json_type,
+)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+CONFIG_PATH = "spec.config"
+
+
+@dataclass(frozen=True, slots=True)
+class Plugin:
+    """One plugin of a config: its type, the capabilities it declares, its IPAM type."""
+
+    type: str
+    capabilities: frozenset[str]
+    ipam_type: str | None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NetConf:
+    """A CNI network configuration, normalised to a list of plugins."""
+
+    name: str | None
+    cni_version: str | None
+    plugins: tuple[Plugin, ...]
+    is_list: bool
+    subnets: tuple[IPNetwork, ...]
+    gateways: tuple[IPAddress, ...]
+    raw: Mapping[str, Any]
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return tuple(p.type for p in self.plugins)
+
+
+@dataclass(frozen=True, slots=True)
+class Nad:
+    """A NetworkAttachmentDefinition as the rules and the node see it."""
+
+    namespace: str
+    name: str
+    config: NetConf | None
+    config_problems: tuple[Problem, ...]
+    resource_name: str | None
+    node_selector: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def parse_netconf(text: str, *, path: str = CONFIG_PATH) -> tuple[NetConf | None, tuple[Problem, ...]]:
+    """Parse a CNI config or conflist from its JSON text; never raises."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        where = f" at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else ""
+        return None, (Problem(path, f"the CNI config is not valid JSON{where}",
+                              "spec.config must hold one CNI config or conflist as a JSON object"),)
+    return netconf_from_mapping(data, path=path)
+
+
+def netconf_from_mapping(data: Any, *, path: str = CONFIG_PATH) -> tuple[NetConf | None, tuple[Problem, ...]]:
+    """Build a NetConf from decoded JSON; never raises."""
+    if not isinstance(data, dict):
+        return None, (Problem(path, f"the CNI config must be a JSON object, got {json_type(data)}",
+                              'write {"cniVersion": "1.0.0", "type": "<plugin>", ...}'),)
+    problems: list[Problem] = []
+    for key in ("name", "cniVersion"):
+        if key in data and not isinstance(data[key], str):
+            problems.append(Problem(f"{path}.{key}", f"{key} must be a string, got {json_type(data[key])}",
+                                    f'write "{key}" as a string'))
+    is_list = "plugins" in data
+    raw_plugins = data.get("plugins") if is_list else [data]
+    if not isinstance(raw_plugins, list) or not raw_plugins:
+        problems.append(Problem(f"{path}.plugins", "plugins must be a non-empty list of plugin configs",
+                                'write "plugins": [{"type": "<plugin>", ...}]'))
+        return None, tuple(problems)
+    plugins: list[Plugin] = []
+    for i, raw in enumerate(raw_plugins):
+        plugin_path = f"{path}.plugins[{i}]" if is_list else path
+        plugin, plugin_problems = _parse_plugin(raw, plugin_path)
+        problems.extend(plugin_problems)
+        if plugin is not None:
+            plugins.append(plugin)
+    if any(p.severity == "error" for p in problems):
+        return None, tuple(problems)
+    subnets, gateways = _ipam_facts(plugins)
+    name = data.get("name") if isinstance(data.get("name"), str) else None
+    version = data.get("cniVersion") if isinstance(data.get("cniVersion"), str) else None
+    conf = NetConf(name, version, tuple(plugins), is_list, subnets, gateways, data)
+    return conf, tuple(problems)
+
+
+def _parse_plugin(raw: Any, path: str) -> tuple[Plugin | None, list[Problem]]:
+    if not isinstance(raw, dict):
+        return None, [Problem(path, f"a plugin config must be an object, got {json_type(raw)}",
+                              'write {"type": "<plugin>", ...}')]
+    kind = raw.get("type")
+    if not isinstance(kind, str) or not kind.strip():
+        got = "missing" if "type" not in raw else f"{json_type(kind)} {describe(kind)}"
+        return None, [Problem(f"{path}.type", f"every plugin needs a string type, got {got}",
+                              'set "type" to the plugin binary name, e.g. "macvlan"')]
+    problems: list[Problem] = []
+    caps = raw.get("capabilities", {})
+    if not isinstance(caps, dict):
+        problems.append(Problem(f"{path}.capabilities", "capabilities must be an object of booleans",
+                                'write "capabilities": {"ips": true}'))
+        caps = {}
+    ipam = raw.get("ipam")
+    if ipam is not None and not isinstance(ipam, dict):
+        problems.append(Problem(f"{path}.ipam", f"ipam must be an object, got {json_type(ipam)}",
+                                'write "ipam": {"type": "host-local", ...}'))
+        ipam = None
+    ipam_type = ipam.get("type") if isinstance(ipam, dict) and isinstance(ipam.get("type"), str) else None
+    capabilities = frozenset(k for k, v in caps.items() if v is True)
+    return Plugin(kind, capabilities, ipam_type, raw), problems
+
+
+def _ipam_facts(plugins: list[Plugin]) -> tuple[tuple[IPNetwork, ...], tuple[IPAddress, ...]]:
+    subnets: list[IPNetwork] = []
+    gateways: list[IPAddress] = []
+    for plugin in plugins:
+        ipam = plugin.raw.get("ipam")
+        if not isinstance(ipam, dict):
+            continue
+        for subnet, gateway in _ipam_entries(ipam):
+            net = _network(subnet)
+            if net is not None and net not in subnets:
+                subnets.append(net)
+            addr = _address(gateway)
+            if addr is not None and addr not in gateways:
+                gateways.append(addr)
+    return tuple(subnets), tuple(gateways)
+
+
+def _ipam_entries(ipam: Mapping[str, Any]) -> Iterator[tuple[Any, Any]]:
+    """(subnet, gateway) pairs from every declarative IPAM layout we know."""
+    yield ipam.get("subnet"), ipam.get("gateway")
+    for range_set in ipam.get("ranges") or ():
+        for entry in range_set if isinstance(range_set, list) else ():
+            if isinstance(entry, dict):
+                yield entry.get("subnet"), entry.get("gateway")
+    for entry in ipam.get("addresses") or ():
+        if isinstance(entry, dict):
+            yield entry.get("address"), entry.get("gateway")
+    yield _whereabouts_range(ipam.get("range")), None
+    for entry in ipam.get("ipRanges") or ():
+        if isinstance(entry, dict):
+            yield _whereabouts_range(entry.get("range")), None
+
+
+def _whereabouts_range(value: Any) -> Any:
+    # whereabouts also accepts "10.0.0.10-10.0.0.20/24": the subnet is what follows the dash's end address.
+    if isinstance(value, str) and "-" in value:
+        start, _, rest = value.partition("-")
+        return start + "/" + rest.split("/", 1)[1] if "/" in rest else None
+    return value
+
+
+def _network(value: Any) -> IPNetwork | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+
+
+def _address(value: Any) -> IPAddress | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def parse_nad(obj: Mapping[str, Any]) -> Nad:
+    """Read a NetworkAttachmentDefinition object (as the API returns it); never raises."""
+    metadata = _mapping(obj.get("metadata"))
+    annotations = _mapping(metadata.get("annotations"))
+    spec = _mapping(obj.get("spec"))
+    name = str(metadata.get("name") or "")
+    config_text = spec.get("config")
+    config: NetConf | None = None
+    problems: tuple[Problem, ...]
+    if config_text is None or (isinstance(config_text, str) and not config_text.strip()):
+        problems = (Problem(CONFIG_PATH, "spec.config is empty, so the node must find a CNI config file named "
+                            f'"{name}" in its conf dir', "put the CNI config JSON in spec.config", "warning"),)
+    elif not isinstance(config_text, str):
+        problems = (Problem(CONFIG_PATH, f"spec.config must be a string, got {json_type(config_text)}",
+                            "quote the CNI config JSON as a string"),)
+    else:
+        config, problems = parse_netconf(config_text)
+    resource = annotations.get(RESOURCE_NAME_ANNOTATION)
+    selector = annotations.get(NODE_SELECTOR_ANNOTATION)
+    return Nad(
+        namespace=str(metadata.get("namespace") or "default"),
+        name=name,
+        config=config,
+        config_problems=problems,
+        resource_name=resource if isinstance(resource, str) and resource.strip() else None,
+        node_selector=selector if isinstance(selector, str) else None,
+        raw=obj,
+    )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}

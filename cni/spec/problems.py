@@ -1,0 +1,51 @@
+"""Problems: user mistakes in network annotations and NAD configs, reported as values."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
+DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
+NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
+RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
+NODE_SELECTOR_ANNOTATION = "k8s.v1.cni.cncf.io/nodeSelector"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One mistake at one field path, with a hint that says how to fix it."""
+
+    path: str
+    message: str
+    hint: str
+    severity: Severity = "error"
+
+
+def annotation_path(key: str, prefix: str = "") -> str:
+    """The field path of an annotation, e.g. metadata.annotations["k8s.v1.cni.cncf.io/networks"]."""
+    return f'{prefix}metadata.annotations[{json.dumps(key)}]'
+
+
+def describe(value: object) -> str:
+    """A short, safe rendering of a user value for messages (never the whole document)."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for 'expected X, got Y' messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    return "object"
