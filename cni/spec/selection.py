@@ -235,6 +235,12 @@ def _parse_element(item: Any, index: int, path: str) -> tuple[NetworkSelection |
             problems.append(Problem(path, 'element has no "name"',
                                     'add "name": the NetworkAttachmentDefinition to attach'))
         return None, problems
+    if name.count("/") == 1 and "namespace" not in item:
+        # Seen in the wild (Kube-OVN docs): "name": "ns/net". Read it as namespace + name, and say so.
+        values["namespace"], name = name.split("/")
+        values["name"] = name
+        problems.append(Problem(f"{path}.name", f'name "{values["namespace"]}/{name}" carries a namespace',
+                                f'write "name": "{name}", "namespace": "{values["namespace"]}"', "warning"))
     if not DNS1123_SUBDOMAIN.match(name):
         problems.append(Problem(f"{path}.name", f"network name {describe(name)} is not a valid object name",
                                 "use the NetworkAttachmentDefinition's metadata.name (lower-case DNS-1123)"))

@@ -1,0 +1,146 @@
+"""CNI result -> network-status entries (NPWG v1.3 §4.1.2.1.x, §5 schema); (de)serialise the annotation."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+PCI_ADDRESS_RE: Final = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+DEVICE_INFO_VERSION: Final = "1.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkStatus:
+    """One element of k8s.v1.cni.cncf.io/network-status."""
+
+    name: str                                  # "namespace/name" of the NAD, or the cluster network's name
+    interface: str | None = None
+    ips: tuple[str, ...] = ()                  # addresses without prefix length
+    mac: str | None = None
+    mtu: int | None = None
+    default: bool = False
+    dns: Mapping[str, Any] = field(default_factory=dict)
+    gateway: tuple[str, ...] = ()
+    default_route: tuple[str, ...] | None = None
+    device_info: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The schema's JSON object, in the key order Multus writes (optional keys only when set)."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.interface:
+            out["interface"] = self.interface
+        if self.ips:
+            out["ips"] = list(self.ips)
+        if self.mac:
+            out["mac"] = self.mac
+        if self.mtu:
+            out["mtu"] = self.mtu
+        out["default"] = self.default
+        if self.dns:
+            out["dns"] = dict(self.dns)
+        if self.gateway:
+            out["gateway"] = list(self.gateway)
+        if self.default_route is not None:
+            out["default-route"] = list(self.default_route)
+        if self.device_info:
+            out["device-info"] = dict(self.device_info)
+        return out
+
+
+def status_from_result(
+    result: Mapping[str, Any],
+    *,
+    name: str,
+    interface: str,
+    default: bool,
+    default_route: Sequence[str] | None = None,
+    device_id: str | None = None,
+) -> NetworkStatus:
+    """The entry for one attachment: the sandbox interface `interface` of a CNI result (any version)."""
+    index, iface = _sandbox_interface(result, interface)
+    ips: list[str] = []
+    for ip in result.get("ips") or []:
+        if not isinstance(ip, Mapping) or (ip.get("interface") is not None and ip.get("interface") != index):
+            continue
+        address = str(ip.get("address", "")).split("/")[0]
+        if address:
+            ips.append(address)
+    dns = result.get("dns")
+    mtu = iface.get("mtu") if iface else None
+    return NetworkStatus(
+        name=name,
+        interface=interface,
+        ips=tuple(ips),
+        mac=str(iface["mac"]) if iface and iface.get("mac") else None,
+        mtu=mtu if isinstance(mtu, int) and not isinstance(mtu, bool) else None,
+        default=default,
+        dns={k: v for k, v in dns.items() if v} if isinstance(dns, Mapping) else {},
+        default_route=tuple(default_route) if default_route is not None else None,
+        device_info=device_info(device_id) if device_id else None,
+    )
+
+
+def device_info(device_id: str) -> dict[str, Any] | None:
+    """The Device Information Specification object for a device-plugin id that is a PCI address."""
+    if PCI_ADDRESS_RE.match(device_id):
+        return {"type": "pci", "version": DEVICE_INFO_VERSION, "pci": {"pci-address": device_id}}
+    return None
+
+
+def dump_network_status(entries: Sequence[NetworkStatus]) -> str:
+    """The annotation value: a compact JSON list."""
+    return json.dumps([e.to_json() for e in entries], separators=(",", ":"))
+
+
+def parse_network_status(text: str) -> tuple[tuple[NetworkStatus, ...], tuple[str, ...]]:
+    """Entries that could be read, and one message per element that could not."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        return (), (f"not JSON: {e}",)
+    if not isinstance(data, list):
+        return (), ("not a JSON list",)
+    entries: list[NetworkStatus] = []
+    problems: list[str] = []
+    for i, item in enumerate(data):
+        try:
+            entries.append(_entry(item))
+        except (TypeError, ValueError) as e:
+            problems.append(f"[{i}]: {e}")
+    return tuple(entries), tuple(problems)
+
+
+def _entry(item: Any) -> NetworkStatus:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise ValueError("element needs a string name")
+    ips = item.get("ips", [])
+    if not isinstance(ips, list):
+        raise TypeError("ips must be a list")
+    for ip in ips:
+        ipaddress.ip_address(str(ip))
+    route = item.get("default-route")
+    return NetworkStatus(
+        name=item["name"],
+        interface=item.get("interface"),
+        ips=tuple(str(ip) for ip in ips),
+        mac=item.get("mac"),
+        mtu=item.get("mtu"),
+        default=bool(item.get("default", False)),
+        dns=item.get("dns") or {},
+        gateway=tuple(item.get("gateway") or ()),
+        default_route=tuple(route) if isinstance(route, list) else None,
+        device_info=item.get("device-info"),
+    )
+
+
+def _sandbox_interface(result: Mapping[str, Any], ifname: str) -> tuple[int | None, Mapping[str, Any] | None]:
+    interfaces = [i for i in result.get("interfaces") or [] if isinstance(i, Mapping)]
+    for want_sandbox in (True, False):
+        for i, iface in enumerate(interfaces):
+            if iface.get("name") == ifname and (bool(iface.get("sandbox")) or not want_sandbox):
+                return i, iface
+    return None, None

@@ -1,0 +1,99 @@
+"""The rule engine: pure functions from an object, a NAD catalog and a policy to a verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from cni.spec import (
+    DEFAULT_NETWORK_ANNOTATION,
+    NETWORK_STATUS_ANNOTATION,
+    NETWORKS_ANNOTATION,
+    NetworkSelection,
+    dump_networks,
+    parse_nad,
+)
+from webhook.catalog import NadCatalog
+from webhook.findings import Finding, Mutation, Verdict
+from webhook.policy import Policy
+from webhook.rules import RULES, Issue, PodContext, build_context
+from webhook.rules.placement import nad_annotation_issues
+
+SUPPRESS_PREFIX = "ignore-check.netweave.io/"
+WATCHED_ANNOTATIONS = (NETWORKS_ANNOTATION, DEFAULT_NETWORK_ANNOTATION, NETWORK_STATUS_ANNOTATION)
+
+
+def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy, namespace: str | None = None,
+                 path_prefix: str = "") -> Verdict:
+    """Every rule over one pod or pod template: all findings at once, and the mutations admission makes."""
+    annotations = _annotations(pod)
+    if not any(key in annotations for key in WATCHED_ANNOTATIONS):
+        return Verdict()
+    ctx = build_context(pod, catalog=catalog, policy=policy, namespace=namespace, prefix=path_prefix)
+    findings: list[Finding] = []
+    mutations: list[Mutation] = []
+    for rule in RULES:
+        level = policy.level(rule.id, rule.severity)
+        if level == "off" or f"{SUPPRESS_PREFIX}{rule.id}" in annotations:
+            continue
+        for out in rule.check(ctx):
+            if isinstance(out, Mutation):
+                mutations.append(out)
+            else:
+                findings.append(_finding(rule.id, out, level, rule.severity))
+    verdict = Verdict(tuple(findings), tuple(mutations))
+    if verdict.allowed:
+        verdict = Verdict(verdict.findings, verdict.mutations + _canonical(ctx))
+    return verdict
+
+
+def evaluate_nad(nad: Mapping[str, Any], *, policy: Policy) -> Verdict:
+    """Validate a NetworkAttachmentDefinition on CREATE/UPDATE: spec.config and the NPWG annotations."""
+    parsed = parse_nad(nad)
+    annotations = _annotations(nad)
+    outputs: list[tuple[str, Issue]] = [
+        ("network-config-invalid", Issue(p.path, f"{p.path}: {p.message}", p.hint, p.severity))
+        for p in parsed.config_problems]
+    outputs.extend(nad_annotation_issues(parsed))
+    defaults = {rule.id: rule.severity for rule in RULES}
+    findings = []
+    for rule_id, issue in outputs:
+        level = policy.level(rule_id, defaults[rule_id])
+        if level != "off" and f"{SUPPRESS_PREFIX}{rule_id}" not in annotations:
+            findings.append(_finding(rule_id, issue, level, defaults[rule_id]))
+    return Verdict(tuple(findings))
+
+
+def _finding(rule: str, issue: Issue, level: str, default: str) -> Finding:
+    # A policy override sets the rule's severity; without one, an issue may be milder than its rule's default.
+    severity = (issue.severity or default) if level == default else level
+    return Finding(rule, issue.path, issue.message, issue.hint, "warning" if severity == "warning" else "error")
+
+
+def _canonical(ctx: PodContext) -> tuple[Mutation, ...]:
+    """Write both annotations back in canonical form, so the node sees exactly what admission approved."""
+    out: list[Mutation] = []
+    if ctx.attachments:
+        elements = [_resolved(att.selection, att.namespace, att.ifname) for att in ctx.attachments]
+        text = dump_networks(elements)
+        if text != ctx.annotations.get(NETWORKS_ANNOTATION):
+            out.append(Mutation("set-annotation", NETWORKS_ANNOTATION, text))
+    att = ctx.default_attachment
+    if att is not None:
+        selection = _resolved(att.selection, att.namespace, None)
+        bare = selection.to_json().keys() == {"name", "namespace"}
+        text = f"{att.namespace}/{att.selection.name}" if bare else dump_networks([selection])
+        if text != ctx.annotations.get(DEFAULT_NETWORK_ANNOTATION):
+            out.append(Mutation("set-annotation", DEFAULT_NETWORK_ANNOTATION, text))
+    return tuple(out)
+
+
+def _resolved(selection: NetworkSelection, namespace: str, ifname: str | None) -> NetworkSelection:
+    return replace(selection, namespace=namespace, interface=ifname)
+
+
+def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    return annotations if isinstance(annotations, Mapping) else {}

@@ -1,0 +1,55 @@
+"""Findings, mutations and the verdict the rule engine returns for one object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+MutationOp = Literal["set-annotation", "remove-annotation", "add-resource", "set-node-selector"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A rule's judgement about one field: what is wrong and how to fix it."""
+
+    rule: str
+    path: str
+    message: str
+    hint: str
+    severity: Severity
+
+    def text(self) -> str:
+        """One line, as kubectl shows it: message (which starts with its location), hint, rule id."""
+        hint = f"; {self.hint}" if self.hint else ""
+        return f"{self.message}{hint} [{self.rule}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Mutation:
+    """One change admission makes to the pod."""
+
+    op: MutationOp
+    key: str
+    value: str = ""
+    container: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Everything the rules found about one object, and what admission would change."""
+
+    findings: tuple[Finding, ...] = ()
+    mutations: tuple[Mutation, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "warning")
+
+    @property
+    def allowed(self) -> bool:
+        return not self.errors

@@ -1,0 +1,72 @@
+"""Static addresses: `ips` and `mac` are well formed, fit the network, and are not repeated in the pod."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+
+from webhook.rules.base import Issue, PodContext
+
+_MAC = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
+
+
+def static_ip(ctx: PodContext) -> Iterator[Issue]:
+    seen: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
+    for att in ctx.attachments:
+        ips = att.selection.ips
+        if ips is None:
+            continue
+        if att.selection.ipam_claim_reference is not None:
+            yield Issue(f"{att.path}.ips", f"{att.label}: ips and ipam-claim-reference are mutually exclusive",
+                        "keep one: static ips, or the IPAMClaim that persists the address")
+        subnets = att.nad.config.subnets if att.nad is not None and att.nad.config is not None else ()
+        for i, text in enumerate(ips):
+            path = f"{att.path}.ips[{i}]"
+            try:
+                iface = ipaddress.ip_interface(text)
+            except ValueError:
+                yield Issue(path, f'{att.label}: "{text}" is not an IP address', 'write "10.1.0.5/24" or "10.1.0.5"')
+                continue
+            same_family = [s for s in subnets if s.version == iface.version]
+            if same_family and not any(iface.ip in s for s in same_family):
+                listed = ", ".join(str(s) for s in same_family)
+                yield Issue(path, f"{att.label}: {text} is outside the network's subnet ({listed})",
+                            "pick an address inside the subnet of the NAD")
+            if iface.ip in seen:
+                yield Issue(path, f"{att.label}: {iface.ip} is also requested by {seen[iface.ip]}",
+                            "give every interface its own address")
+            else:
+                seen[iface.ip] = att.label
+
+
+def mac_problem(text: str) -> str | None:
+    """Why a MAC is unusable for an interface, or None."""
+    if not _MAC.match(text):
+        return "is not a 6-byte MAC address"
+    first = int(text[:2], 16)
+    if first & 1:
+        return "is a multicast address"
+    if text.replace("-", ":").lower() == "00:00:00:00:00:00":
+        return "is the all-zero address"
+    return None
+
+
+def mac_address(ctx: PodContext) -> Iterator[Issue]:
+    seen: dict[str, str] = {}
+    for att in ctx.attachments:
+        mac = att.selection.mac
+        if mac is None:
+            continue
+        path = f"{att.path}.mac"
+        reason = mac_problem(mac)
+        if reason is not None:
+            yield Issue(path, f'{att.label}: mac "{mac}" {reason}',
+                        'use a unicast MAC such as "02:00:00:00:00:01" (locally administered)')
+            continue
+        key = mac.replace("-", ":").lower()
+        if key in seen:
+            yield Issue(path, f"{att.label}: mac {mac} is also requested by {seen[key]}",
+                        "give every interface its own MAC")
+        else:
+            seen[key] = att.label

@@ -1,0 +1,83 @@
+"""The NADs a pod names: they exist, the pod may use them, their configs are usable, their subnets are apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import combinations
+
+from webhook.rules.base import Attachment, Issue, PodContext
+
+
+def _not_found(ctx: PodContext, att: Attachment) -> Issue:
+    elsewhere = [ns for ns in ctx.catalog.namespaces_of(att.selection.name) if ns != att.namespace]
+    if elsewhere:
+        hint = f'a NAD named "{att.selection.name}" exists in namespace "{elsewhere[0]}": write ' \
+               f'"{elsewhere[0]}/{att.selection.name}" (or set "namespace")'
+    else:
+        hint = f'create NetworkAttachmentDefinition "{att.selection.name}" in namespace "{att.namespace}", ' \
+               "or fix the name"
+    return Issue(att.path, f"{att.label}: NetworkAttachmentDefinition not found", hint)
+
+
+def network_not_found(ctx: PodContext) -> Iterator[Issue]:
+    for att in ctx.attachments:
+        if att.nad is None:
+            yield _not_found(ctx, att)
+
+
+def _forbidden(ctx: PodContext, att: Attachment) -> bool:
+    policy = ctx.policy
+    return (policy.namespace_isolation and att.namespace != ctx.namespace
+            and att.namespace not in policy.global_namespaces)
+
+
+def network_namespace_forbidden(ctx: PodContext) -> Iterator[Issue]:
+    for att in ctx.attachments:
+        if _forbidden(ctx, att):
+            yield Issue(f"{att.path}.namespace" if att.selection.namespace else att.path,
+                        f'{att.label}: pods in namespace "{ctx.namespace}" may not use networks from namespace '
+                        f'"{att.namespace}" (namespace isolation)',
+                        f'use a NAD in "{ctx.namespace}" or in a global namespace '
+                        f'({", ".join(ctx.policy.global_namespaces) or "none"})')
+
+
+def network_config_invalid(ctx: PodContext) -> Iterator[Issue]:
+    for att in ctx.all_attachments:
+        if att.nad is None:
+            continue
+        for problem in att.nad.config_problems:
+            yield Issue(att.path, f"{att.label}: the NAD's {problem.path}: {problem.message}",
+                        f"fix NetworkAttachmentDefinition {att.nad.key}: {problem.hint}", problem.severity)
+
+
+def default_network_override(ctx: PodContext) -> Iterator[Issue]:
+    parsed = ctx.default_network
+    att = ctx.default_attachment
+    if parsed is None or att is None:
+        return
+    if len(parsed.elements) > 1:
+        yield Issue(ctx.default_path, f"default-network: names {len(parsed.elements)} networks; a pod has exactly "
+                    "one default network", "name a single NAD, e.g. kube-system/calico-net")
+    if att.selection.interface is not None:
+        yield Issue(ctx.default_path, f"{att.label}: sets interface \"{att.selection.interface}\", but the default "
+                    f"network is always {ctx.policy.primary_interface}", "remove the interface from default-network")
+    if att.nad is None:
+        yield _not_found(ctx, att)
+    elif _forbidden(ctx, att):
+        yield Issue(ctx.default_path, f'{att.label}: pods in namespace "{ctx.namespace}" may not use networks '
+                    f'from namespace "{att.namespace}" (namespace isolation)',
+                    "use a default network in a global namespace")
+
+
+def subnet_overlap(ctx: PodContext) -> Iterator[Issue]:
+    for first, second in combinations(ctx.all_attachments, 2):
+        if first.nad is None or second.nad is None or first.nad.key == second.nad.key:
+            continue
+        if first.nad.config is None or second.nad.config is None:
+            continue
+        for a in first.nad.config.subnets:
+            clash = next((b for b in second.nad.config.subnets if a.version == b.version and a.overlaps(b)), None)
+            if clash is not None:
+                yield Issue(second.path, f"{second.label}: subnet {clash} overlaps {a} of {first.label}",
+                            "routes to the overlapping range become ambiguous; use disjoint subnets")
+                break

@@ -1,0 +1,141 @@
+"""Device resources and node selectors that NADs (or the policy) demand, merged into the pod spec."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from cni.spec import NODE_SELECTOR_ANNOTATION, RESOURCE_NAME_ANNOTATION, Nad
+from webhook.findings import Mutation
+from webhook.rules.base import Attachment, Issue, PodContext, RuleOutput
+
+_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def label_key_problem(key: str) -> str | None:
+    prefix, slash, name = key.rpartition("/")
+    if slash and not _SUBDOMAIN.match(prefix):
+        return f'prefix "{prefix}" is not a DNS subdomain'
+    if not _NAME.match(name):
+        return f'name "{name}" must be 1-63 letters, digits, "-", "_" or "." starting and ending alphanumeric'
+    return None
+
+
+def parse_selector(text: str) -> tuple[str, str] | str:
+    """'key' or 'key=value' -> (key, value); otherwise the reason it is not one label."""
+    key, _, value = text.strip().partition("=")
+    problem = label_key_problem(key)
+    if problem is not None:
+        return f"label key {problem}"
+    if value and not _NAME.match(value):
+        return f'label value "{value}" is not valid'
+    return key, value
+
+
+def resource_problem(name: str) -> str | None:
+    domain, slash, short = name.partition("/")
+    if not slash or not _SUBDOMAIN.match(domain) or not _NAME.match(short):
+        return "is not an extended resource name of the form vendor.example/device"
+    return None
+
+
+def _resources(ctx: PodContext) -> dict[str, list[Attachment]]:
+    out: dict[str, list[Attachment]] = {}
+    for att in ctx.all_attachments:
+        if att.nad is not None and att.nad.resource_name and resource_problem(att.nad.resource_name) is None:
+            out.setdefault(att.nad.resource_name, []).append(att)
+    return out
+
+
+def _quantity_total(containers: list[Any], section: str, resource: str) -> int | str | None:
+    """The sum of a resource over containers, None when unset, or the raw value when it is not whole."""
+    total: int | None = None
+    for container in containers:
+        value = ((container or {}).get("resources") or {}).get(section, {}) or {}
+        if not isinstance(value, Mapping) or resource not in value:
+            continue
+        raw = str(value[resource]).strip()
+        if not raw.isdigit():
+            return raw
+        total = (total or 0) + int(raw)
+    return total
+
+
+def device_resource(ctx: PodContext) -> Iterator[RuleOutput]:
+    containers = ctx.spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        return
+    base = f"{ctx.prefix}spec.containers[0].resources"
+    for resource, atts in sorted(_resources(ctx).items()):
+        need = len(atts)
+        users = ", ".join(a.label for a in atts)
+        conflict = False
+        for section in ("requests", "limits"):
+            have = _quantity_total(containers, section, resource)
+            if have is not None and have != need:
+                conflict = True
+                yield Issue(f"{base}.{section}[\"{resource}\"]",
+                            f"{section}[\"{resource}\"] is {have}, but {users} need{'s' if need == 1 else ''} "
+                            f"{need}", f"set it to {need} in requests and limits, or leave it out and let "
+                            "admission add it")
+        if not conflict:
+            yield Mutation("add-resource", resource, str(need), 0)
+
+
+def _demands(ctx: PodContext) -> Iterator[tuple[Attachment, str, str]]:
+    """(attachment, source description, selector text) for each node selector a network demands."""
+    for att in ctx.all_attachments:
+        nad = att.nad
+        if nad is None:
+            continue
+        if nad.node_selector is not None:
+            yield att, f"NAD {nad.key}", nad.node_selector
+        mapped = ctx.policy.resource_node_selectors.get(nad.resource_name or "")
+        if mapped is not None:
+            yield att, f"policy for {nad.resource_name}", mapped
+
+
+def node_selector(ctx: PodContext) -> Iterator[RuleOutput]:
+    current = ctx.spec.get("nodeSelector") if isinstance(ctx.spec.get("nodeSelector"), Mapping) else {}
+    assert isinstance(current, Mapping)
+    wanted: dict[str, tuple[str, str]] = {}
+    path = f"{ctx.prefix}spec.nodeSelector"
+    for att, source, text in _demands(ctx):
+        parsed = parse_selector(text)
+        if isinstance(parsed, str):
+            yield Issue(att.path, f'{att.label}: {source} has nodeSelector "{text}": {parsed}',
+                        f"fix the NAD's {NODE_SELECTOR_ANNOTATION} to one label: key or key=value")
+            continue
+        key, value = parsed
+        if key in current and str(current[key]) != value:
+            yield Issue(f'{path}["{key}"]', f'nodeSelector {key}="{current[key]}" conflicts with {att.label}, whose '
+                        f'{source} requires {key}="{value}"', "remove the pod's own value, or use another network")
+        elif key in wanted and wanted[key][0] != value:
+            yield Issue(att.path, f'{att.label}: {source} requires {key}="{value}" but {wanted[key][1]} requires '
+                        f'{key}="{wanted[key][0]}"', "these networks cannot share a node; drop one of them")
+        else:
+            wanted[key] = (value, att.label)
+    for key, (value, _) in sorted(wanted.items()):
+        if key not in current:
+            yield Mutation("set-node-selector", key, value)
+
+
+def nad_annotation_issues(nad: Nad) -> Iterator[tuple[str, Issue]]:
+    """(rule id, issue) for a NAD's own resourceName and nodeSelector annotations."""
+    raw_annotations = ((nad.raw.get("metadata") or {}).get("annotations") or {}) if nad.raw else {}
+    resource = raw_annotations.get(RESOURCE_NAME_ANNOTATION)
+    path = 'metadata.annotations["{}"]'
+    if resource is not None:
+        problem = "is empty" if not str(resource).strip() else resource_problem(str(resource))
+        if problem is not None:
+            yield "device-resource", Issue(path.format(RESOURCE_NAME_ANNOTATION),
+                                           f'resourceName "{resource}" {problem}',
+                                           "use the device plugin's resource name, e.g. intel.com/sriov_netdevice")
+    if nad.node_selector is not None:
+        parsed = parse_selector(nad.node_selector)
+        if isinstance(parsed, str):
+            yield "node-selector", Issue(path.format(NODE_SELECTOR_ANNOTATION),
+                                         f'nodeSelector "{nad.node_selector}": {parsed}',
+                                         "write exactly one label: key or key=value")

@@ -1,0 +1,262 @@
+"""Read Kubernetes objects from YAML/JSON files, directories or stdin, remembering the file and line of each.
+
+Multi-document YAML, `kind: List` (items are returned one by one) and kubectl's JSON output are all accepted.
+Unreadable input is a value (`SourceError` with file and line), never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+SUFFIXES = (".yaml", ".yml", ".json")
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """SafeLoader with Kubernetes semantics: timestamps stay strings (the API server sees JSON strings)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+# A finding path: dotted keys, ["quoted keys"] and [indexes], e.g. spec.template.metadata.annotations["k"][1].mac
+_PATH_TOKEN = re.compile(r'\.?([A-Za-z0-9_$-]+)|\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]')
+
+
+@dataclass(frozen=True, slots=True)
+class SourceError:
+    """Input that could not be read: a missing file, bad encoding or invalid YAML/JSON."""
+
+    file: str
+    line: int  # 1-based; 0 when the error is about the file as a whole
+    column: int  # 1-based; 0 when unknown
+    message: str
+
+    def text(self) -> str:
+        """`file:line:column: error: message`, the way compilers report it."""
+        where = self.file
+        if self.line:
+            where += f":{self.line}"
+            if self.column:
+                where += f":{self.column}"
+        return f"{where}: error: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """One Kubernetes object and where it was written."""
+
+    file: str
+    line: int  # 1-based line where the object starts
+    obj: Mapping[str, Any]
+    node: yaml.Node | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def kind(self) -> str:
+        kind = self.obj.get("kind")
+        return kind if isinstance(kind, str) else ""
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        meta = self.obj.get("metadata")
+        return meta if isinstance(meta, Mapping) else {}
+
+    @property
+    def name(self) -> str:
+        for key in ("name", "generateName"):
+            value = self.metadata.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return ""
+
+    @property
+    def namespace(self) -> str | None:
+        value = self.metadata.get("namespace")
+        return value if isinstance(value, str) and value else None
+
+    def line_of(self, path: str) -> int:
+        """The line of the deepest field of `path` written in the source (the object's line if none is)."""
+        return locate(self.node, path) or self.line
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Everything read from the inputs: objects in input order, errors, and how many files were read."""
+
+    objects: tuple[SourceObject, ...] = ()
+    errors: tuple[SourceError, ...] = ()
+    files: int = 0
+
+    def __add__(self, other: Sources) -> Sources:
+        return Sources(self.objects + other.objects, self.errors + other.errors, self.files + other.files)
+
+
+def locate(node: yaml.Node | None, path: str) -> int:
+    """1-based line of the deepest node that `path` reaches from `node`; 0 when `node` is None."""
+    if node is None:
+        return 0
+    line = node.start_mark.line + 1
+    for match in _PATH_TOKEN.finditer(path):
+        key, quoted, index = match.groups()
+        if quoted is not None:
+            key = _unquote(quoted)
+        found = _child(node, key, index)
+        if found is None:
+            break
+        line, node = found
+    return line
+
+
+def _unquote(quoted: str) -> str:
+    try:
+        value = json.loads(f'"{quoted}"')
+    except json.JSONDecodeError:
+        return quoted
+    return value if isinstance(value, str) else quoted
+
+
+def _child(node: yaml.Node, key: str | None, index: str | None) -> tuple[int, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode) and key is not None:
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return key_node.start_mark.line + 1, value_node
+    if isinstance(node, yaml.SequenceNode) and index is not None and int(index) < len(node.value):
+        item: yaml.Node = node.value[int(index)]
+        return item.start_mark.line + 1, item
+    return None
+
+
+def parse_text(text: str, *, file: str) -> Sources:
+    """Every object in a YAML (or JSON) text; a parse error ends the file and is returned as a value."""
+    objects: list[SourceObject] = []
+    try:
+        loader = _Loader(text)
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                objects.extend(_objects(file, node, loader.construct_document(node)))
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        return Sources(tuple(objects), (_yaml_error(file, exc),), 1)
+    except yaml.YAMLError as exc:
+        return Sources(tuple(objects), (SourceError(file, _position_line(text, exc), 0, str(exc)),), 1)
+    except RecursionError:
+        return Sources(tuple(objects), (SourceError(file, 0, 0, "invalid YAML: nested too deeply"),), 1)
+    return Sources(tuple(objects), (), 1)
+
+
+def _objects(file: str, node: yaml.Node, value: Any) -> Iterator[SourceObject]:
+    """The object a document holds; the items of a `List`, each with its own line (nested Lists too)."""
+    if not isinstance(value, Mapping):
+        return
+    items = value.get("items")
+    if value.get("kind") == "List" and isinstance(items, list):
+        item_nodes = _value_node(node, "items")
+        for i, item in enumerate(items):
+            item_node = item_nodes.value[i] if isinstance(item_nodes, yaml.SequenceNode) else node
+            yield from _objects(file, item_node, item)
+        return
+    yield SourceObject(file, node.start_mark.line + 1, value, node)
+
+
+def _value_node(node: yaml.Node, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return value_node  # type: ignore[no-any-return]
+    return None
+
+
+def _yaml_error(file: str, exc: yaml.MarkedYAMLError) -> SourceError:
+    mark = exc.problem_mark or exc.context_mark
+    parts = [p for p in (exc.context, exc.problem) if p]
+    message = "invalid YAML: " + ", ".join(parts) if parts else f"invalid YAML: {exc}"
+    if mark is None:
+        return SourceError(file, 0, 0, message)
+    return SourceError(file, mark.line + 1, mark.column + 1, message)
+
+
+def _position_line(text: str, exc: yaml.YAMLError) -> int:
+    position = getattr(exc, "position", None)
+    return text.count("\n", 0, position) + 1 if isinstance(position, int) else 0
+
+
+def read_file(path: Path, *, name: str | None = None) -> Sources:
+    """Parse one file; `.json` files that YAML cannot read fall back to the JSON parser."""
+    file = name or str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Sources(errors=(SourceError(file, 0, 0, f"cannot read: {exc.strerror or exc}"),), files=1)
+    return decode_and_parse(data, file=file, json_fallback=path.suffix == ".json")
+
+
+def decode_and_parse(data: bytes, *, file: str, json_fallback: bool = False) -> Sources:
+    """Decode UTF-8 (a BOM is allowed) and parse; bad bytes are reported with their line."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return Sources(errors=(SourceError(file, line, 0, f"not UTF-8 text: {exc.reason}"),), files=1)
+    parsed = parse_text(text, file=file)
+    if parsed.errors and json_fallback:
+        return _parse_json(text, file=file, yaml_result=parsed)
+    return parsed
+
+
+def _parse_json(text: str, *, file: str, yaml_result: Sources) -> Sources:
+    """JSON that PyYAML rejects (e.g. tab indentation); lines are only known per document."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Sources(errors=(SourceError(file, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}"),), files=1)
+    node = yaml.ScalarNode("tag:yaml.org,2002:null", "", start_mark=yaml.Mark(file, 0, 0, 0, "", 0))
+    return Sources(tuple(_objects(file, node, value)), (), 1)
+
+
+def find_files(directory: Path) -> list[Path]:
+    """YAML/JSON files under `directory`, recursively, sorted; hidden directories (.git, .venv) are skipped."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / f for f in sorted(files) if f.endswith(SUFFIXES))
+    return found
+
+
+def read_paths(paths: Sequence[str], *, stdin: TextIO | None = None) -> Sources:
+    """Read every path in order: `-` is stdin, a directory is searched recursively, a file is read as is."""
+    result = Sources()
+    for raw in paths:
+        if raw == STDIN:
+            result += _read_stdin(stdin)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            for file in find_files(path):
+                result += read_file(file)
+        elif path.exists():
+            result += read_file(path)
+        else:
+            result += Sources(errors=(SourceError(raw, 0, 0, "no such file or directory"),), files=0)
+    return result
+
+
+def _read_stdin(stdin: TextIO | None) -> Sources:
+    if stdin is None:
+        return Sources(errors=(SourceError(STDIN_NAME, 0, 0, "stdin is not available"),))
+    try:
+        data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode("utf-8")
+    except (OSError, ValueError) as exc:
+        return Sources(errors=(SourceError(STDIN_NAME, 0, 0, f"cannot read: {exc}"),), files=1)
+    return decode_and_parse(data, file=STDIN_NAME)
