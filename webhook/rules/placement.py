@@ -72,15 +72,17 @@ def device_resource(ctx: PodContext) -> Iterator[RuleOutput]:
         need = len(atts)
         users = ", ".join(a.label for a in atts)
         conflict = False
+        missing = False
         for section in ("requests", "limits"):
             have = _quantity_total(containers, section, resource)
+            missing = missing or have is None
             if have is not None and have != need:
                 conflict = True
                 yield Issue(f"{base}.{section}[\"{resource}\"]",
                             f"{section}[\"{resource}\"] is {have}, but {users} need{'s' if need == 1 else ''} "
                             f"{need}", f"set it to {need} in requests and limits, or leave it out and let "
                             "admission add it")
-        if not conflict:
+        if missing and not conflict:
             yield Mutation("add-resource", resource, str(need), 0)
 
 

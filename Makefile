@@ -1,0 +1,41 @@
+# netweave: everything a fresh machine needs is done here (CI runs `make test` through .ci/run).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CNI_PLUGINS := /usr/lib/cni
+
+.PHONY: setup plugins test check run lint-demo bench clean
+
+setup: $(VENV)/.installed plugins
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The real CNI plugins the node tests run (Debian's containernetworking-plugins).
+plugins:
+	@test -x $(CNI_PLUGINS)/bridge || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containernetworking-plugins iproute2; }
+
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: check
+	$(BIN)/pytest
+
+run: setup
+	$(BIN)/netweave serve --listen 127.0.0.1:8443 --catalog deploy/examples
+
+lint-demo: setup
+	$(BIN)/netweave lint deploy/examples; test $$? -le 1
+
+bench: setup
+	$(BIN)/python benchmarks/lint_throughput.py
+	$(BIN)/python benchmarks/webhook_load.py
+	$(BIN)/python benchmarks/cni_attach.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .dev-certs

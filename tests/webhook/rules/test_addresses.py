@@ -1,0 +1,42 @@
+"""static-ip and mac-address."""
+
+import pytest
+
+from tests.webhook.rules.conftest import evaluate, hits, pod
+
+INVALID = [
+    pytest.param('[{"name": "ip-192", "ips": ["10.1.1.300/24"]}]', {("static-ip", "networks[0].ips[0]")},
+                 id="not-an-ip"),
+    pytest.param('[{"name": "macvlan-conf", "ips": ["10.0.0.5/24"]}]', {("static-ip", "networks[0].ips[0]")},
+                 id="outside-subnet"),
+    pytest.param('[{"name": "ip-192", "ips": ["10.1.1.5/24"]}, {"name": "ip-192", "ips": ["10.1.1.5/24"]}]',
+                 {("static-ip", "networks[1].ips[0]")}, id="duplicate-in-pod"),
+    pytest.param('[{"name": "ip-192", "ips": ["10.1.1.5/24"], "ipam-claim-reference": "claim"}]',
+                 {("static-ip", "networks[0].ips")}, id="with-ipam-claim"),
+    pytest.param('[{"name": "ip-192", "mac": "01:00:5e:00:00:01"}]', {("mac-address", "networks[0].mac")},
+                 id="multicast-mac"),
+    pytest.param('[{"name": "ip-192", "mac": "20:01:02:03:04"}]', {("mac-address", "networks[0].mac")},
+                 id="five-bytes"),
+    pytest.param('[{"name": "ip-192", "mac": "00:00:00:00:00:00"}]', {("mac-address", "networks[0].mac")},
+                 id="all-zero"),
+    pytest.param('[{"name": "ip-192", "mac": "02:00:00:00:00:01"}, {"name": "ip-192", "mac": "02-00-00-00-00-01"}]',
+                 {("mac-address", "networks[1].mac")}, id="duplicate-mac-any-separator"),
+]
+
+
+@pytest.mark.parametrize(("networks", "expected"), INVALID)
+def test_address_errors(networks: str, expected: set[tuple[str, str]]) -> None:
+    assert hits(evaluate(pod(networks))) == expected
+
+
+VALID = [
+    pytest.param('[{"name": "ip-192", "ips": ["192.168.111.10/24"], "mac": "20:01:02:03:04:05"}]',
+                 id="seed-runtimeconfig"),
+    pytest.param('[{"name": "macvlan-conf", "ips": ["192.168.1.201"]}]', id="inside-subnet-no-prefix"),
+    pytest.param('[{"name": "bridge-v6", "ips": ["10.20.3.4/16", "fd00:20::5/64"]}]', id="dual-stack"),
+]
+
+
+@pytest.mark.parametrize("networks", VALID)
+def test_addresses_accepted(networks: str) -> None:
+    assert hits(evaluate(pod(networks))) == set()

@@ -1,0 +1,69 @@
+"""network-not-found, network-namespace-forbidden, network-config-invalid, default-network-override,
+subnet-overlap."""
+
+import pytest
+
+from tests.webhook.rules.conftest import evaluate, hits, pod
+from webhook.policy import Policy
+
+ISOLATED = Policy(namespace_isolation=True, global_namespaces=("kube-system",))
+
+INVALID = [
+    pytest.param(pod("nope"), {("network-not-found", "networks[0]")}, id="missing"),
+    pytest.param(pod("ovn-net"), {("network-not-found", "networks[0]")}, id="wrong-namespace"),
+    pytest.param(pod("broken"), {("network-config-invalid", "networks[0]")}, id="config-not-json"),
+    pytest.param(pod(default="nope"), {("default-network-override", "default-network")}, id="default-missing"),
+    pytest.param(pod(default="calico-net,ovn-net"), {("default-network-override", "default-network")},
+                 id="default-two-networks"),
+    pytest.param(pod(default='[{"name": "calico-net", "interface": "eth9"}]'),
+                 {("default-network-override", "default-network")}, id="default-sets-interface"),
+    pytest.param(pod(default="default/broken"), {("network-config-invalid", "default-network")},
+                 id="default-config-invalid"),
+]
+
+
+@pytest.mark.parametrize(("obj", "expected"), INVALID)
+def test_network_errors(obj: dict, expected: set[tuple[str, str]]) -> None:
+    assert hits(evaluate(obj)) == expected
+
+
+def test_not_found_hint_names_the_namespace_that_has_it() -> None:
+    finding = next(f for f in evaluate(pod("ovn-net")).findings if f.rule == "network-not-found")
+    assert 'exists in namespace "kube-system"' in finding.hint
+    assert '"kube-system/ovn-net"' in finding.hint
+
+
+def test_unqualified_default_network_resolves_in_system_namespace() -> None:
+    verdict = evaluate(pod(default="calico-net"))
+    assert verdict.allowed
+    assert [(m.key, m.value) for m in verdict.mutations] == [
+        ("v1.multus-cni.io/default-network", "kube-system/calico-net")]
+
+
+ISOLATION = [
+    pytest.param(pod("team-b/shared"), {("network-namespace-forbidden", "networks[0].namespace")}, id="other-ns"),
+    pytest.param(pod("kube-system/ovn-net"), set(), id="global-ns-allowed"),
+    pytest.param(pod("plain"), set(), id="own-ns"),
+    pytest.param(pod("shared", namespace="team-b"), set(), id="own-ns-b"),
+    pytest.param(pod(default="team-b/shared"), {("default-network-override", "default-network")},
+                 id="default-other-ns"),
+]
+
+
+@pytest.mark.parametrize(("obj", "expected"), ISOLATION)
+def test_namespace_isolation(obj: dict, expected: set[tuple[str, str]]) -> None:
+    assert hits(evaluate(obj, ISOLATED)) == expected
+
+
+def test_without_isolation_other_namespaces_are_fine() -> None:
+    assert evaluate(pod("team-b/shared")).allowed
+
+
+def test_overlapping_subnets_warn() -> None:
+    verdict = evaluate(pod("macvlan-conf,overlap"))
+    assert verdict.allowed
+    assert hits(verdict, "warning") == {("subnet-overlap", "networks[1]")}
+
+
+def test_same_nad_twice_is_not_an_overlap() -> None:
+    assert evaluate(pod("macvlan-conf,macvlan-conf")).findings == ()
