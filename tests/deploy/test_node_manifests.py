@@ -1,0 +1,105 @@
+"""Properties of the rendered node side: RBAC, the DaemonSet and the uninstall DaemonSet."""
+
+from typing import Any
+
+import pytest
+
+from tests.deploy.rendered import BASE, UNINSTALL, find, render
+
+IMAGE = "ghcr.io/netweave/netweave:0.1.0"
+
+
+def _pod() -> dict[str, Any]:
+    spec: dict[str, Any] = find(render(BASE), "DaemonSet", "netweave-node")["spec"]["template"]["spec"]
+    return spec
+
+
+def _mounts(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    volumes = {v["name"]: v for v in _pod()["volumes"]}
+    return {volumes[m["name"]]["hostPath"]["path"]: m for m in container["volumeMounts"]}
+
+
+def test_node_role_is_exactly_what_the_daemon_needs() -> None:
+    role = find(render(BASE), "ClusterRole", "netweave-node")
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted == {
+        ("", "pods", "get"),
+        ("", "pods", "list"),
+        ("", "pods", "watch"),
+        ("", "pods/status", "patch"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "get"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "list"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "watch"),
+        ("", "events", "create"),
+        ("events.k8s.io", "events", "create"),
+    }
+
+
+def test_daemonset_runs_on_every_node_in_the_host_network() -> None:
+    pod = _pod()
+    assert pod["hostNetwork"] is True
+    assert pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert pod["tolerations"] == [{"operator": "Exists"}]
+    assert pod["serviceAccountName"] == "netweave-node"
+    assert pod["priorityClassName"] == "system-node-critical"
+
+
+def test_init_container_installs_the_cni() -> None:
+    [install] = _pod()["initContainers"]
+    assert install["image"] == IMAGE
+    assert [*install["command"], *install["args"]] == [
+        "netweave", "node-install", "--cni-bin-dir", "/host/opt/cni/bin", "--cni-conf-dir", "/host/etc/cni/net.d",
+        "--host-cni-conf-dir", "/etc/cni/net.d", "--socket", "/run/netweave/cni.sock",
+    ]  # fmt: skip
+    mounts = _mounts(install)
+    assert mounts["/opt/cni/bin"]["mountPath"] == "/host/opt/cni/bin"
+    assert mounts["/etc/cni/net.d"]["mountPath"] == "/host/etc/cni/net.d"
+
+
+def test_daemon_container_serves_the_socket() -> None:
+    [node] = _pod()["containers"]
+    assert node["image"] == IMAGE
+    assert [*node["command"], *node["args"]] == [
+        "netweave", "node", "--socket", "/run/netweave/cni.sock", "--metrics", "127.0.0.1:9653",
+    ]  # fmt: skip
+    assert node["securityContext"]["privileged"] is True
+    assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in node["env"]
+
+
+@pytest.mark.parametrize(
+    ("host_path", "mount_path", "read_only", "propagation"),
+    [
+        pytest.param("/opt/cni/bin", "/opt/cni/bin", None, None, id="cni-bin"),
+        pytest.param("/etc/cni/net.d", "/host/etc/cni/net.d", True, None, id="cni-conf"),
+        pytest.param("/var/lib/cni", "/var/lib/cni", None, None, id="cni-state"),
+        pytest.param("/run/netweave", "/run/netweave", None, None, id="socket-dir"),
+        pytest.param("/var/lib/kubelet/device-plugins", "/var/lib/kubelet/device-plugins", True, None, id="devices"),
+        pytest.param("/var/run/netns", "/var/run/netns", None, "HostToContainer", id="netns"),
+    ],
+)
+def test_daemon_host_mounts(host_path: str, mount_path: str, read_only: bool | None, propagation: str | None) -> None:
+    [node] = _pod()["containers"]
+    mount = _mounts(node)[host_path]
+    assert mount["mountPath"] == mount_path
+    assert mount.get("readOnly") == read_only
+    assert mount.get("mountPropagation") == propagation
+
+
+def test_no_pre_stop_uninstall_on_the_daemon() -> None:
+    """Uninstalling on every restart would let pods start without their networks during upgrades."""
+    [node] = _pod()["containers"]
+    assert "lifecycle" not in node
+
+
+def test_uninstall_daemonset_runs_node_uninstall() -> None:
+    daemonset = find(render(UNINSTALL), "DaemonSet", "netweave-node-uninstall")
+    [uninstall] = daemonset["spec"]["template"]["spec"]["initContainers"]
+    assert uninstall["image"] == IMAGE
+    assert uninstall["args"][0] == "node-uninstall"
+    assert daemonset["metadata"]["namespace"] == "netweave-system"
