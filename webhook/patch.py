@@ -49,6 +49,8 @@ def _add_resource(pod: dict[str, Any], m: Mutation) -> None:
     containers = _child(pod, "spec").get("containers")
     if not isinstance(containers, list) or len(containers) <= m.container:
         return
+    if not isinstance(containers[m.container], dict):
+        return
     resources = _child(containers[m.container], "resources")
     for section in ("requests", "limits"):
         _child(resources, section).setdefault(m.key, m.value)

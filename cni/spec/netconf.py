@@ -158,17 +158,21 @@ def _ipam_facts(plugins: list[Plugin]) -> tuple[tuple[IPNetwork, ...], tuple[IPA
 def _ipam_entries(ipam: Mapping[str, Any]) -> Iterator[tuple[Any, Any]]:
     """(subnet, gateway) pairs from every declarative IPAM layout we know."""
     yield ipam.get("subnet"), ipam.get("gateway")
-    for range_set in ipam.get("ranges") or ():
-        for entry in range_set if isinstance(range_set, list) else ():
+    for range_set in _list(ipam.get("ranges")):
+        for entry in _list(range_set):
             if isinstance(entry, dict):
                 yield entry.get("subnet"), entry.get("gateway")
-    for entry in ipam.get("addresses") or ():
+    for entry in _list(ipam.get("addresses")):
         if isinstance(entry, dict):
             yield entry.get("address"), entry.get("gateway")
     yield _whereabouts_range(ipam.get("range")), None
-    for entry in ipam.get("ipRanges") or ():
+    for entry in _list(ipam.get("ipRanges")):
         if isinstance(entry, dict):
             yield _whereabouts_range(entry.get("range")), None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _whereabouts_range(value: Any) -> Any:

@@ -53,7 +53,8 @@ def _quantity_total(containers: list[Any], section: str, resource: str) -> int |
     """The sum of a resource over containers, None when unset, or the raw value when it is not whole."""
     total: int | None = None
     for container in containers:
-        value = ((container or {}).get("resources") or {}).get(section, {}) or {}
+        resources = container.get("resources") if isinstance(container, Mapping) else None
+        value = resources.get(section) if isinstance(resources, Mapping) else None
         if not isinstance(value, Mapping) or resource not in value:
             continue
         raw = str(value[resource]).strip()
