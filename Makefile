@@ -35,7 +35,8 @@ lint-demo: setup
 bench: setup
 	$(BIN)/python benchmarks/lint_throughput.py
 	$(BIN)/python benchmarks/webhook_load.py
-	$(BIN)/python benchmarks/cni_attach.py
+	$(BIN)/python benchmarks/cni_attach.py -n 50
+	$(BIN)/python benchmarks/cni_shim.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .dev-certs

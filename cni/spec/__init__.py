@@ -28,6 +28,7 @@ from cni.spec.selection import (
     interface_names,
     parse_networks,
 )
+from cni.spec.status import NetworkStatus, dump_network_status, parse_network_status, status_from_result
 
 __all__ = [
     "DEFAULT_NETWORK_ANNOTATION",
@@ -41,15 +42,19 @@ __all__ = [
     "Nad",
     "NetConf",
     "NetworkSelection",
+    "NetworkStatus",
     "ParsedNetworks",
     "Plugin",
     "Problem",
     "Severity",
     "annotation_path",
+    "dump_network_status",
     "dump_networks",
     "interface_names",
     "netconf_from_mapping",
     "parse_nad",
     "parse_netconf",
+    "parse_network_status",
     "parse_networks",
+    "status_from_result",
 ]

@@ -1,0 +1,312 @@
+"""ADD, DEL, CHECK, STATUS and GC of a pod's networks: plan -> invoke each -> routes -> cache -> status.
+
+Any failure during ADD deletes what was added, in reverse, before the error is returned.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from cni import cache, errors, invoke, report
+from cni.cache import Record
+from cni.context import Context
+from cni.devices import pod_devices
+from cni.errors import CniError
+from cni.kube import Api
+from cni.plan import Attachment, ClusterNetwork, NadKey, plan_attachments, wanted_nads
+from cni.request import Config, PodRef, Request
+from cni.results import convert
+from cni.routes import RoutePlan, Rule, plan_routes
+from cni.spec import Nad, parse_nad, parse_netconf
+
+logger = logging.getLogger(__name__)
+
+CONF_SUFFIXES = (".conf", ".conflist", ".json")
+
+
+def add(ctx: Context, req: Request) -> dict[str, Any]:
+    """Attach every network of the pod; the cluster default network's result in req.cni_version."""
+    config = _config(req)
+    _check_ready(config)
+    api = Api(ctx, config)
+    pod = _read_pod(api, req.pod)
+    try:
+        attachments = _plan(api, config, req, pod)
+    except CniError as unplanned:
+        report.event(ctx, api, pod, "FailedAddingInterface", str(unplanned), warning=True)
+        raise
+    record = Record(req.container_id, req.ifname, req.netns, req.cni_version, _pod_json(req.pod), attachments)
+    cache.write(config.cache_dir, record)   # a crash mid-ADD still leaves DEL something to undo
+    results: dict[str, dict[str, Any]] = {}
+    rules: tuple[Rule, ...] = ()
+    failed: Attachment | None = None
+    _preload("pyroute2")   # imports while the delegates run, not after them
+    try:
+        for failed in attachments:
+            results[failed.ifname] = invoke.add_list(ctx, failed.plugins, _invocation(req, failed),
+                                                     failed.runtime_config)
+        failed = None
+        rules = _apply_routes(req.netns, attachments, results, config)
+        cache.write(config.cache_dir, replace(record, results=results, rules=rules, complete=True))
+    except Exception as exc:
+        e = exc if isinstance(exc, CniError) else CniError(errors.UNEXPECTED, "unexpected error", repr(exc))
+        where = f'network "{failed.network}" interface "{failed.ifname}"' if failed else "pod routes"
+        logger.error("ADD failed at %s, rolling back: %s", where, e, exc_info=not isinstance(exc, CniError))
+        _rollback(ctx, req, attachments[: attachments.index(failed) + 1] if failed else attachments, results,
+                  rules)
+        cache.remove(config.cache_dir, req.container_id, req.ifname)
+        failure = CniError(e.code, f"{where}: {e.msg}", e.details)
+        report.event(ctx, api, pod, "FailedAddingInterface", str(failure), warning=True)
+        raise failure from exc
+    report.publish(ctx, api, pod, attachments, results)
+    return convert(results[attachments[0].ifname], req.cni_version)
+
+
+def delete(ctx: Context, req: Request) -> None:
+    """Detach everything the ADD recorded; missing pod, NAD, API server or netns are not errors."""
+    config = _config(req)
+    record = cache.read(config.cache_dir, req.container_id, req.ifname)
+    if record is None:
+        _delete_uncached(ctx, req, config)
+        return
+    _delete_record(ctx, req, record, netns=req.netns)
+    cache.remove(config.cache_dir, req.container_id, req.ifname)
+
+
+def check(ctx: Context, req: Request) -> None:
+    """Run each delegate's CHECK with its cached result and verify the default routes still match."""
+    config = _config(req)
+    if req.cni_version in ("0.3.0", "0.3.1"):
+        raise CniError(errors.INCOMPATIBLE_VERSION, "CHECK needs cniVersion 0.4.0 or later", req.cni_version)
+    record = cache.read(config.cache_dir, req.container_id, req.ifname)
+    if record is None or not record.complete:
+        raise CniError(errors.UNKNOWN_CONTAINER, f"no attachment record for container {req.container_id}")
+    for att in record.attachments:
+        cached = record.results.get(att.ifname)
+        if cached is None:
+            raise CniError(errors.UNKNOWN_CONTAINER, f"no cached result for interface {att.ifname}")
+        try:
+            invoke.check_list(ctx, att.plugins, _invocation(req, att), att.runtime_config, cached)
+        except CniError as e:
+            raise CniError(e.code, f'network "{att.network}" interface "{att.ifname}": {e.msg}', e.details) from e
+    _check_routes(req.netns, record, config)
+
+
+def status(ctx: Context, req: Request) -> None:
+    """CNI STATUS: ready when the readiness file exists and the cluster network can be read."""
+    config = _config(req)
+    try:
+        _check_ready(config)
+        if config.cluster_network.startswith("/"):
+            _load_cluster_file(config.cluster_network)
+    except CniError as e:
+        raise CniError(errors.PLUGIN_NOT_AVAILABLE, f"netweave is not ready: {e.msg}", e.details) from e
+
+
+def gc(ctx: Context, req: Request) -> None:
+    """CNI GC: delete every recorded attachment that is not in cni.dev/valid-attachments."""
+    config = _config(req)
+    valid = set(config.valid_attachments or ())
+    valid_ids = {cid for cid, ifname in valid if not ifname}
+    for container_id, ifname in list(cache.keys(config.cache_dir)):
+        if (container_id, ifname) in valid or container_id in valid_ids:
+            continue
+        record = cache.read(config.cache_dir, container_id, ifname)
+        if record is None:
+            continue
+        try:
+            _delete_record(ctx, req, record, netns=record.netns)
+        except CniError as e:
+            logger.warning("GC of %s/%s failed: %s", container_id, ifname, e)
+            continue
+        cache.remove(config.cache_dir, container_id, ifname)
+        logger.info("GC removed attachment", extra={"container_id": container_id, "ifname": ifname})
+
+
+def _preload(module: str) -> None:
+    """Import `module` in a background thread (a standalone process pays ~200 ms for pyroute2)."""
+    if module not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=(module,), name=f"preload-{module}",
+                         daemon=True).start()
+
+
+def _config(req: Request) -> Config:
+    if req.config is None:
+        raise CniError(errors.INVALID_CONFIG, "missing network configuration")
+    return req.config
+
+
+def _check_ready(config: Config) -> None:
+    path = config.readiness_indicator_file
+    if path and not os.path.exists(path):
+        raise CniError(errors.TRY_AGAIN_LATER, "the cluster network is not ready",
+                       f"readiness indicator file {path} does not exist")
+
+
+def _read_pod(api: Api, ref: PodRef | None) -> Mapping[str, Any] | None:
+    if ref is None:
+        return None
+    pod = api.pod(ref.namespace, ref.name)
+    if pod is None:
+        if not api.readable:
+            logger.warning("no kubeconfig: attaching the cluster network only", extra={"pod": str(ref)})
+            return None
+        raise CniError(errors.POD_NOT_FOUND, f"pod {ref} not found")
+    uid = (pod.get("metadata") or {}).get("uid")
+    if ref.uid and uid and uid != ref.uid:
+        raise CniError(errors.TRY_AGAIN_LATER, f"pod {ref} was replaced", f"uid {uid}, sandbox for {ref.uid}")
+    return pod
+
+
+def _plan(api: Api, config: Config, req: Request, pod: Mapping[str, Any] | None) -> tuple[Attachment, ...]:
+    ref = req.pod
+    keys = wanted_nads(pod, ref, config) if pod is not None and ref is not None else ()
+    nads: dict[NadKey, Nad | None] = {}
+    for namespace, name in keys:
+        obj = api.nad(namespace, name)
+        nads[(namespace, name)] = parse_nad(obj) if obj is not None else None
+    cluster = _load_cluster(api, config)
+    resources = [n.resource_name for n in nads.values() if n and n.resource_name] + [cluster.resource_name]
+    uid = ref.uid if ref else None
+    if uid is None and pod is not None:
+        uid = (pod.get("metadata") or {}).get("uid")
+    devices = pod_devices(config.device_checkpoint, uid) if any(resources) else {}
+    return plan_attachments(config=config, pod_ref=ref, pod=pod, cluster=cluster, nads=nads, devices=devices,
+                            primary_ifname=req.ifname)
+
+
+def _load_cluster(api: Api, config: Config) -> ClusterNetwork:
+    ref = config.cluster_network
+    if ref.startswith("/"):
+        return _load_cluster_file(ref)
+    namespace, _, name = ref.rpartition("/")
+    obj = api.nad(namespace or config.system_namespace, name)
+    nad = parse_nad(obj) if obj is not None else None
+    if nad is None or nad.config is None:
+        raise CniError(errors.NETWORK_NOT_FOUND, f"cluster network {ref} not found or invalid")
+    return ClusterNetwork(f"{nad.namespace}/{nad.name}", nad.config, nad.resource_name)
+
+
+def _load_cluster_file(ref: str) -> ClusterNetwork:
+    path = Path(ref)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in CONF_SUFFIXES and p.is_file())
+        if not files:
+            raise CniError(errors.INVALID_CONFIG, f"no CNI config in {path}")
+        path = files[0]
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise CniError(errors.INVALID_CONFIG, f"cannot read the cluster network config {path}", str(e)) from e
+    netconf, problems = parse_netconf(text, path=str(path))
+    if netconf is None or not netconf.plugins:
+        raise CniError(errors.INVALID_CONFIG, f"invalid cluster network config {path}",
+                       "; ".join(f"{p.path}: {p.message}" for p in problems))
+    return ClusterNetwork(netconf.name or path.stem, netconf)
+
+
+def _invocation(req: Request, att: Attachment, *, netns: str | None = None,
+                container_id: str | None = None) -> invoke.Invocation:
+    args = dict(req.args)
+    args.setdefault("IgnoreUnknown", "1")
+    args.update(att.cni_args)
+    return invoke.Invocation(
+        container_id=container_id or req.container_id, netns=req.netns if netns is None else netns,
+        ifname=att.ifname,
+        args=";".join(f"{k}={v}" for k, v in args.items()), path=req.path, os_path=req.os_path,
+    )
+
+
+def _apply_routes(netns: str, attachments: Sequence[Attachment], results: Mapping[str, Mapping[str, Any]],
+                  config: Config) -> tuple[Rule, ...]:
+    from cni import netlink
+
+    try:
+        with netlink.pod_netns(netns) as ipr:
+            plan = plan_routes(attachments, results, netlink.read_defaults(ipr),
+                               cluster_routes=config.cluster_routes)
+            netlink.apply_plan(ipr, plan)
+    except FileNotFoundError as e:
+        raise CniError(errors.INVALID_ENVIRONMENT, f"network namespace {netns} does not exist") from e
+    return plan.rules
+
+
+def _check_routes(netns: str, record: Record, config: Config) -> None:
+    from cni import netlink
+
+    try:
+        with netlink.pod_netns(netns) as ipr:
+            plan: RoutePlan = plan_routes(record.attachments, record.results, netlink.read_defaults(ipr),
+                                          cluster_routes=config.cluster_routes)
+    except FileNotFoundError as e:
+        raise CniError(errors.INVALID_ENVIRONMENT, f"network namespace {netns} does not exist") from e
+    if plan.rewrite_families:
+        families = ", ".join(f"IPv{f}" for f in plan.rewrite_families)
+        raise CniError(errors.ROUTES_FAILED, f"default routes changed since ADD ({families})")
+
+
+def _rollback(ctx: Context, req: Request, done: Sequence[Attachment], results: Mapping[str, Any],
+              rules: Sequence[Rule]) -> None:
+    """DEL what an ADD made, in reverse; every failure is logged, none stops the others."""
+    _remove_rules(req.netns, rules)
+    for att in reversed(done):
+        try:
+            invoke.del_list(ctx, att.plugins, _invocation(req, att), att.runtime_config, results.get(att.ifname))
+        except CniError as e:
+            logger.error("rollback DEL failed: %s", e, extra={"ifname": att.ifname, "network": att.network})
+
+
+def _delete_record(ctx: Context, req: Request, record: Record, *, netns: str) -> None:
+    """DEL every recorded attachment in reverse; raises the first failure after trying them all."""
+    _remove_rules(netns, record.rules)
+    first: CniError | None = None
+    for att in reversed(record.attachments):
+        inv = _invocation(req, att, netns=netns, container_id=record.container_id)
+        try:
+            invoke.del_list(ctx, att.plugins, inv, att.runtime_config, record.results.get(att.ifname))
+        except CniError as e:
+            logger.error("DEL failed: %s", e, extra={"ifname": att.ifname, "network": att.network})
+            first = first or CniError(e.code, f'network "{att.network}" interface "{att.ifname}": {e.msg}',
+                                      e.details)
+    if first is not None:
+        raise first
+
+
+def _delete_uncached(ctx: Context, req: Request, config: Config) -> None:
+    """No record (lost cache): DEL what the API still describes, else the cluster network only."""
+    try:
+        api = Api(ctx, config)
+        attachments = _plan(api, config, req, _read_pod(api, req.pod))
+    except Exception as e:  # DEL is best-effort (CNI SPEC): any planning failure narrows what we undo
+        logger.warning("DEL without a record, planning failed (%s): cluster network only", e)
+        try:
+            attachments = _plan(Api(ctx, config), config, req, None)
+        except Exception as e2:
+            logger.warning("DEL without a record: nothing to delete (%s)", e2)
+            return
+    record = Record(req.container_id, req.ifname, req.netns, req.cni_version, None, attachments)
+    _delete_record(ctx, req, record, netns=req.netns)
+
+
+def _remove_rules(netns: str, rules: Sequence[Rule]) -> None:
+    if not rules or not netns or not os.path.exists(netns):
+        return
+    from cni import netlink
+
+    try:
+        with netlink.pod_netns(netns) as ipr:
+            netlink.remove_rules(ipr, rules)
+    except (OSError, CniError) as e:
+        logger.warning("cannot remove source rules: %s", e)
+
+
+def _pod_json(ref: PodRef | None) -> dict[str, str | None] | None:
+    return {"namespace": ref.namespace, "name": ref.name, "uid": ref.uid} if ref else None

@@ -1,0 +1,110 @@
+"""The ADD record DEL, CHECK and GC rely on: one JSON file per attachment key, written atomically."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from cni import errors
+from cni.errors import CniError
+from cni.plan import Attachment
+from cni.routes import Rule
+
+logger = logging.getLogger(__name__)
+
+RECORD_VERSION: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Everything an ADD did, keyed by container id + runtime ifname (the CNI attachment key)."""
+
+    container_id: str
+    ifname: str
+    netns: str
+    cni_version: str
+    pod: Mapping[str, str | None] | None
+    attachments: tuple[Attachment, ...]
+    results: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)   # ifname -> delegate result
+    rules: tuple[Rule, ...] = ()
+    complete: bool = False     # False while the ADD is still running (a crash leaves an incomplete record)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": RECORD_VERSION, "containerID": self.container_id, "ifname": self.ifname,
+            "netns": self.netns, "cniVersion": self.cni_version, "pod": dict(self.pod) if self.pod else None,
+            "attachments": [a.to_json() for a in self.attachments],
+            "results": {k: dict(v) for k, v in self.results.items()},
+            "rules": [{"family": r.family, "src": r.src, "table": r.table, "priority": r.priority}
+                      for r in self.rules],
+            "complete": self.complete,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Record:
+        return cls(
+            container_id=str(data["containerID"]), ifname=str(data["ifname"]), netns=str(data.get("netns", "")),
+            cni_version=str(data["cniVersion"]), pod=data.get("pod"),
+            attachments=tuple(Attachment.from_json(a) for a in data["attachments"]),
+            results=data.get("results") or {},
+            rules=tuple(Rule(r["family"], r["src"], r["table"], r["priority"]) for r in data.get("rules", [])),
+            complete=bool(data.get("complete")),
+        )
+
+
+def record_path(cache_dir: str, container_id: str, ifname: str) -> Path:
+    return Path(cache_dir) / f"{container_id}-{ifname}.json"
+
+
+def write(cache_dir: str, record: Record) -> None:
+    """Write the record atomically: temp file in the same directory, fsync, rename."""
+    path = record_path(cache_dir, record.container_id, record.ifname)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(record.to_json(), f, separators=(",", ":"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise CniError(errors.CACHE_FAILED, f"cannot write the attachment record {path}", str(e)) from e
+
+
+def read(cache_dir: str, container_id: str, ifname: str) -> Record | None:
+    """The record, or None when there is none (or it cannot be read, which is logged)."""
+    path = record_path(cache_dir, container_id, ifname)
+    try:
+        return Record.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        logger.warning("unreadable attachment record %s: %s", path, e)
+        return None
+
+
+def remove(cache_dir: str, container_id: str, ifname: str) -> None:
+    record_path(cache_dir, container_id, ifname).unlink(missing_ok=True)
+
+
+def keys(cache_dir: str) -> Iterator[tuple[str, str]]:
+    """(container id, ifname) of every record in the cache."""
+    directory = Path(cache_dir)
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+            yield str(data["containerID"]), str(data["ifname"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            logger.warning("unreadable attachment record %s: %s", path, e)

@@ -1,0 +1,278 @@
+"""`netweave node`: the long-lived node daemon the shim talks to.
+
+One watch of the pods on this node and one of NADs feed every request (cni.watchcache); requests arrive on a
+root-only unix socket (cni.server), run the same cni.execute code as standalone mode in-process, one at a time
+per container and at most --workers at once; /healthz, /readyz and /metrics listen on a local port.
+SIGTERM/SIGINT stop accepting and let in-flight operations finish.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cni import shim
+from cni.metrics import NodeMetrics, serve_metrics
+from cni.node_logging import configure_logging
+from cni.node_settings import NodeSettings
+from cni.server import CniServer, Handler, Limits
+from cni.watchcache import WatchCache
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METRICS = "127.0.0.1:9653"
+DEFAULT_LIMITS = Limits()
+STUCK_FACTOR = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    """Everything `netweave node` needs, from the command line and NodeSettings."""
+
+    socket: Path
+    metrics: tuple[str, int] | None
+    node_name: str
+    kubeconfig: str | None
+    limits: Limits
+    sync_timeout: float = 3.0
+    log_level: str = "info"
+
+
+# ---- the kubernetes edge ------------------------------------------------------------------------------------
+
+
+class _UrllibStream:
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def chunks(self) -> Iterator[bytes]:
+        yield from self._response.stream(65536, decode_content=True)
+
+    def close(self) -> None:
+        self._response.close()
+        self._response.release_conn()
+
+
+class KubeTransport:
+    """cni.watchcache.Transport over kubernetes.client.ApiClient (raw JSON, no model decoding)."""
+
+    def __init__(self, api_client: Any) -> None:
+        self._client = api_client
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None) -> "KubeTransport":
+        """From a kubeconfig file, else the pod's service account (in-cluster)."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration,
+                                    persist_config=False)
+        else:
+            config.load_incluster_config(client_configuration=configuration)
+        return cls(client.ApiClient(configuration))
+
+    def _call(self, path: str, query: Mapping[str, str], timeout: float) -> Any:
+        return self._client.call_api(
+            path, "GET", query_params=list(query.items()), header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+            _request_timeout=(5.0, timeout),
+        )
+
+    def get_json(self, path: str, query: Mapping[str, str], *, timeout: float) -> Mapping[str, Any] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            response = self._call(path, query, timeout)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        body = json.loads(response.data)
+        return body if isinstance(body, dict) else None
+
+    def stream(self, path: str, query: Mapping[str, str], *, timeout: float) -> _UrllibStream:
+        return _UrllibStream(self._call(path, query, timeout))
+
+
+# ---- wiring -------------------------------------------------------------------------------------------------
+
+
+def memoized(factory: Callable[[str], Any]) -> Callable[[str], Any]:
+    """One client per kubeconfig path for the daemon's lifetime (not one per request)."""
+    clients: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def get(path: str) -> Any:
+        with lock:
+            if path not in clients:
+                clients[path] = factory(path)
+            return clients[path]
+
+    return get
+
+
+def execute_handler(cache: WatchCache | None, node_name: str) -> Handler:
+    """The in-process cni.execute, fed the watch cache through its Context."""
+    from cni.context import Context, kube_from_kubeconfig
+    from cni.execute import execute
+
+    context = Context(
+        kube=memoized(kube_from_kubeconfig),
+        pod_lookup=cache.pod if cache is not None else None,
+        nad_lookup=cache.nad if cache is not None else None,
+        node_name=node_name,
+    )
+
+    def handle(env: Mapping[str, str], stdin: bytes) -> tuple[bytes, int]:
+        outcome = execute(env, stdin, context=context)
+        return outcome.stdout, outcome.exit_code
+
+    return handle
+
+
+def cache_probe(cache: WatchCache) -> Callable[[], Mapping[str, tuple[int, bool]]]:
+    return lambda: {
+        "pods": (len(cache.pods), cache.pods.synced.is_set()),
+        "nads": (len(cache.nads), cache.nads.synced.is_set()),
+    }
+
+
+def stuck_reason(longest: float, limits: Limits) -> str | None:
+    """Why the liveness probe should fail: an operation running far past its request timeout holds a worker
+    (and its container's lock) for good; a restart frees both, and DEL recovers from the ADD record."""
+    limit = STUCK_FACTOR * limits.request_timeout
+    if longest > limit:
+        return f"an operation has been running for {longest:.0f} s (limit {limit:.0f} s)"
+    return None
+
+
+async def serve(options: DaemonOptions, handler: Handler, metrics: NodeMetrics) -> None:
+    """Serve the socket (and metrics) until SIGTERM/SIGINT; then drain."""
+    server = CniServer(handler, limits=options.limits, observer=metrics)
+    await server.start(options.socket)
+    metrics.watch_liveness(lambda: stuck_reason(server.longest_running(), options.limits))
+    http = serve_metrics(metrics, *options.metrics) if options.metrics else None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    pid = os.getpid()
+
+    def on_signal(signum: int, frame: object) -> None:
+        # Not loop.add_signal_handler: its wakeup fd is inherited by children that pyroute2 forks for netns
+        # work, and a signal delivered to such a child would then stop this daemon.
+        if os.getpid() == pid:
+            loop.call_soon_threadsafe(stop.set)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    logger.info("ready", extra={"socket": str(options.socket), "node": options.node_name})
+    try:
+        await stop.wait()
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    logger.info("shutting down", extra={"in_flight": server.pending})
+    await server.shutdown()
+    if http is not None:
+        http.shutdown()
+
+
+def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int:
+    """Start the watches, then serve; `handler` replaces cni.execute (tests, benchmarks)."""
+    try:
+        transport = KubeTransport.connect(options.kubeconfig)
+    except Exception as err:  # ConfigException, OSError, yaml errors: no usable API credentials
+        logger.error("cannot configure API access", extra={"kubeconfig": options.kubeconfig, "error": str(err)})
+        return 2
+    cache = WatchCache(transport, node_name=options.node_name)
+    cache.start()
+    if not cache.wait_synced(options.sync_timeout):
+        logger.warning("watch cache not synced yet; lookups fall back to GETs",
+                       extra={"waited": options.sync_timeout})
+    metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
+    try:
+        asyncio.run(serve(options, handler or execute_handler(cache, options.node_name), metrics))
+    finally:
+        cache.stop()
+    return 0
+
+
+def lookup_counts(cache: WatchCache) -> Mapping[str, int]:
+    stats = cache.stats
+    return {"hits": stats.hits, "misses": stats.misses}
+
+
+# ---- command line -------------------------------------------------------------------------------------------
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """"host:port" (IPv6 as [addr]:port) -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `netweave node`."""
+    parser.add_argument("--socket", type=Path, default=Path(shim.DEFAULT_SOCKET),
+                        help="unix socket for the shim, mode 0600 (default: %(default)s)")
+    parser.add_argument("--metrics", type=parse_address, default=DEFAULT_METRICS,
+                        help="HOST:PORT for /metrics, /healthz, /readyz (default: %(default)s)")
+    parser.add_argument("--no-metrics", action="store_true", help="do not serve metrics")
+    parser.add_argument("--node-name", help="this node (default: $NODE_NAME)")
+    parser.add_argument("--kubeconfig", help="API access for the watches (default: $KUBECONFIG, else in-cluster)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_LIMITS.workers,
+                        help="operations run at once (default: %(default)s)")
+    parser.add_argument("--queue", type=int, default=DEFAULT_LIMITS.queue,
+                        help="operations that may wait for a worker; more get CNI code 11 (default: %(default)s)")
+    parser.add_argument("--request-timeout", type=float, default=DEFAULT_LIMITS.request_timeout,
+                        help="seconds before a request is answered with code 11 (default: %(default)s; "
+                        f"keep below the shim's {shim.REPLY_TIMEOUT:g})")
+    parser.add_argument("--shutdown-grace", type=float, default=DEFAULT_LIMITS.shutdown_grace,
+                        help="seconds to finish in-flight operations on SIGTERM (default: %(default)s)")
+    parser.add_argument("--sync-timeout", type=float, default=3.0,
+                        help="seconds to wait for the first list before serving; kept short so that DEL, which "
+                        "needs no API, is served at once even when the API server is down (default: %(default)s)")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+
+def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOptions:
+    node = args.node_name or settings.node_name
+    if not node:
+        raise ValueError("the node name is unknown: set NODE_NAME (downward API spec.nodeName) or --node-name")
+    if args.request_timeout >= shim.REPLY_TIMEOUT:
+        raise ValueError(f"--request-timeout must stay below the shim's {shim.REPLY_TIMEOUT:g} s")
+    limits = Limits(workers=args.workers, queue=args.queue, request_timeout=args.request_timeout,
+                    shutdown_grace=args.shutdown_grace)
+    return DaemonOptions(socket=args.socket, metrics=None if args.no_metrics else args.metrics, node_name=node,
+                         kubeconfig=args.kubeconfig or settings.kubeconfig, limits=limits,
+                         sync_timeout=args.sync_timeout, log_level=args.log_level)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`netweave node`: 0 after a clean shutdown, 2 on bad settings."""
+    configure_logging(args.log_level)
+    try:
+        options = options_from(args, NodeSettings.from_env(os.environ))
+    except ValueError as err:
+        logger.error("bad settings", extra={"error": str(err)})
+        return 2
+    return run_daemon(options)
+
+
+def main() -> int:
+    """`python -m cni.daemon` (the `netweave node` CLI registers add_arguments/run instead)."""
+    parser = argparse.ArgumentParser(prog="netweave node", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

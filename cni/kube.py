@@ -1,0 +1,166 @@
+"""Kubernetes API edge: pod and NAD GET, the network-status PATCH, Events (official client, imported lazily)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+from cni import errors
+from cni.context import Context, Kube
+from cni.errors import CniError
+from cni.request import Config
+from cni.spec import NETWORK_STATUS_ANNOTATION
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT: Final = (3.0, 10.0)   # connect, read (seconds)
+NAD_PATH: Final = "/apis/k8s.cni.cncf.io/v1/namespaces/{ns}/network-attachment-definitions/{name}"
+POD_PATH: Final = "/api/v1/namespaces/{ns}/pods/{name}"
+COMPONENT: Final = "netweave"
+
+
+class Api:
+    """Pod and NAD reads through the context's lookups, else the API client (built on first use)."""
+
+    def __init__(self, ctx: Context, config: Config) -> None:
+        self._ctx = ctx
+        self._config = config
+        self._client: Kube | None = None
+
+    @property
+    def client(self) -> Kube | None:
+        if self._client is None and self._config.kubeconfig:
+            self._client = self._ctx.kube(self._config.kubeconfig)
+        return self._client
+
+    @property
+    def readable(self) -> bool:
+        """Whether pods can be read at all (a lookup or a kubeconfig)."""
+        return self._ctx.pod_lookup is not None or bool(self._config.kubeconfig)
+
+    def pod(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """The pod; a lookup miss falls through to a GET (a cache may lag behind a new pod)."""
+        if self._ctx.pod_lookup is not None:
+            found = self._ctx.pod_lookup(namespace, name)
+            if found is not None:
+                return found
+        client = self.client
+        return client.get_pod(namespace, name) if client else None
+
+    def nad(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """The NAD; a lookup miss falls through to a GET."""
+        if self._ctx.nad_lookup is not None:
+            found = self._ctx.nad_lookup(namespace, name)
+            if found is not None:
+                return found
+        client = self.client
+        if client is None:
+            if self._ctx.nad_lookup is not None:
+                return None
+            raise CniError(errors.INVALID_CONFIG, f"network {namespace}/{name} needs a kubeconfig to be read")
+        return client.get_nad(namespace, name)
+
+
+class KubeClient:
+    """The Kube protocol over kubernetes.client.ApiClient, with raw JSON in and out (no model decoding)."""
+
+    def __init__(self, api_client: Any, *, retries: int = 5) -> None:
+        self._api = api_client
+        self._retries = retries
+
+    @classmethod
+    def from_kubeconfig(cls, path: str) -> KubeClient:
+        """A client configured only from the kubeconfig file at `path` (never from KUBECONFIG)."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(config_file=path, client_configuration=configuration,
+                                    persist_config=False)
+        except Exception as e:  # the loader raises ConfigException, OSError, yaml errors
+            raise CniError(errors.INVALID_CONFIG, f"cannot load kubeconfig {path}", str(e)) from e
+        configuration.retries = 1
+        return cls(client.ApiClient(configuration))
+
+    def get_pod(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self._get(POD_PATH.format(ns=namespace, name=name))
+
+    def get_nad(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self._get(NAD_PATH.format(ns=namespace, name=name))
+
+    def patch_network_status(self, pod: Mapping[str, Any], value: str) -> None:
+        """Merge-patch the annotation on pods/status, re-reading the pod on 409 Conflict."""
+        meta = pod.get("metadata") or {}
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        version = meta.get("resourceVersion")
+        for attempt in range(self._retries):
+            body: dict[str, Any] = {"metadata": {"annotations": {NETWORK_STATUS_ANNOTATION: value}}}
+            if version:
+                body["metadata"]["resourceVersion"] = version
+            status, reply = self._call("PATCH", POD_PATH.format(ns=namespace, name=name) + "/status",
+                                       body=body, content_type="application/merge-patch+json")
+            if status < 300:
+                return
+            if status != 409:
+                raise CniError(errors.TRY_AGAIN_LATER, f"status PATCH of {namespace}/{name} failed: {status}",
+                               str(reply.get("message", "")))
+            logger.info("network-status conflict, retrying", extra={"pod": f"{namespace}/{name}",
+                                                                    "attempt": attempt + 1})
+            fresh = self.get_pod(namespace, name)
+            if fresh is None:
+                raise CniError(errors.POD_NOT_FOUND, f"pod {namespace}/{name} disappeared")
+            version = (fresh.get("metadata") or {}).get("resourceVersion")
+        raise CniError(errors.TRY_AGAIN_LATER, f"status PATCH of {namespace}/{name} kept conflicting")
+
+    def create_event(self, pod: Mapping[str, Any], *, reason: str, message: str, warning: bool,
+                     node: str) -> None:
+        meta = pod.get("metadata") or {}
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        involved = {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": namespace}
+        if meta.get("uid"):
+            involved["uid"] = str(meta["uid"])
+        body = {
+            "apiVersion": "v1", "kind": "Event", "metadata": {"generateName": f"{name}."},
+            "involvedObject": involved, "reason": reason, "message": message,
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": COMPONENT, "host": node},
+            "reportingComponent": COMPONENT, "reportingInstance": node,
+        }
+        status, reply = self._call("POST", f"/api/v1/namespaces/{namespace}/events", body=body,
+                                   content_type="application/json")
+        if status >= 300:
+            raise CniError(errors.TRY_AGAIN_LATER, f"event POST failed: {status}", str(reply.get("message", "")))
+
+    def _get(self, path: str) -> Mapping[str, Any] | None:
+        status, body = self._call("GET", path)
+        if status == 404:
+            return None
+        if status >= 300:
+            raise CniError(errors.TRY_AGAIN_LATER, f"GET {path} failed: {status}", str(body.get("message", "")))
+        return body
+
+    def _call(self, method: str, path: str, *, body: Any = None,
+              content_type: str | None = None) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, decoded body) of one request; CniError(11) when the server cannot be reached."""
+        from kubernetes.client.rest import ApiException
+
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            response = self._api.call_api(path, method, header_params=headers, body=body,
+                                          auth_settings=["BearerToken"], _preload_content=False,
+                                          _return_http_data_only=True, _request_timeout=TIMEOUT)
+            status, data = int(response.status), response.data
+        except ApiException as e:
+            status, data = int(e.status or 0), (e.body or b"")
+        except Exception as e:  # urllib3 connection and timeout errors
+            raise CniError(errors.TRY_AGAIN_LATER, f"cannot reach the API server for {method} {path}",
+                           str(e)) from e
+        try:
+            decoded = json.loads(data) if data else {}
+        except ValueError:
+            decoded = {"message": data[:200].decode(errors="replace") if isinstance(data, bytes) else str(data)}
+        return status, decoded if isinstance(decoded, dict) else {}

@@ -1,0 +1,116 @@
+"""Prometheus metrics and /healthz for the node daemon, on a local port, with their own CollectorRegistry."""
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from cni.server import Outcome
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+CacheProbe = Callable[[], Mapping[str, tuple[int, bool]]]  # resource -> (objects, synced)
+LookupProbe = Callable[[], Mapping[str, int]]  # "hits" / "misses" -> count
+
+
+class _CacheCollector(Collector):
+    """Cache size and lookups, read at scrape time."""
+
+    def __init__(self, cache: CacheProbe, lookups: LookupProbe) -> None:
+        self._cache = cache
+        self._lookups = lookups
+
+    def collect(self) -> Iterator[Metric]:
+        size = GaugeMetricFamily("netweave_node_cache_objects", "Objects in the node watch cache",
+                                 labels=["resource"])
+        synced = GaugeMetricFamily("netweave_node_cache_synced", "1 once the watch listed completely",
+                                   labels=["resource"])
+        for resource, (count, is_synced) in sorted(self._cache().items()):
+            size.add_metric([resource], count)
+            synced.add_metric([resource], 1.0 if is_synced else 0.0)
+        lookups = CounterMetricFamily("netweave_node_cache_lookups", "Pod/NAD lookups by result",
+                                      labels=["result"])
+        for result, count in sorted(self._lookups().items()):
+            lookups.add_metric([result], count)
+        yield from (size, synced, lookups)
+
+
+class NodeMetrics:
+    """The daemon's metrics; implements cni.server.Observer."""
+
+    def __init__(self, *, cache: CacheProbe | None = None, lookups: LookupProbe | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._requests = Counter("netweave_cni_requests", "CNI requests by command and outcome",
+                                 ["command", "outcome"], registry=self.registry)
+        self._latency = Histogram("netweave_cni_request_duration_seconds", "CNI request latency",
+                                  ["command"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._running = Gauge("netweave_cni_operations_running", "Operations running",
+                              registry=self.registry)
+        self._waiting = Gauge("netweave_cni_operations_waiting", "Operations waiting for a worker",
+                              registry=self.registry)
+        self._cache = cache or (lambda: {})
+        self._stuck: Callable[[], str | None] = lambda: None
+        if cache is not None:
+            self.registry.register(_CacheCollector(cache, lookups or (lambda: {})))
+
+    def request_finished(self, command: str, outcome: Outcome, seconds: float) -> None:
+        self._requests.labels(command, outcome).inc()
+        self._latency.labels(command).observe(seconds)
+
+    def load_changed(self, *, running: int, waiting: int) -> None:
+        self._running.set(running)
+        self._waiting.set(waiting)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def watch_liveness(self, stuck: Callable[[], str | None]) -> None:
+        """Make /healthz fail while `stuck()` returns a reason (e.g. an operation hung far past its timeout)."""
+        self._stuck = stuck
+
+    def health(self) -> tuple[int, bytes]:
+        """/healthz: 200 while the daemon serves (the body says whether the caches are synced); 503 when stuck."""
+        reason = self._stuck()
+        body = {"status": "stuck" if reason else "ok", "reason": reason,
+                "cache": {k: {"objects": n, "synced": s} for k, (n, s) in self._cache().items()}}
+        return (503 if reason else 200), json.dumps(body).encode()
+
+    def ready(self) -> tuple[int, bytes]:
+        """/readyz: 503 until every watch listed once (lookups fall back to GETs meanwhile)."""
+        synced = all(s for _, s in self._cache().values())
+        return (200 if synced else 503), json.dumps({"synced": synced}).encode()
+
+
+def serve_metrics(metrics: NodeMetrics, host: str, port: int) -> ThreadingHTTPServer:
+    """Start /metrics, /healthz and /readyz on host:port in a daemon thread; the caller shuts it down."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                status, body, kind = 200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8"
+            elif path in ("/healthz", "/readyz"):
+                status, body = metrics.health() if path == "/healthz" else metrics.ready()
+                kind = "application/json"
+            else:
+                status, body, kind = 404, b"not found\n", "text/plain"
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    logger.info("metrics listening", extra={"address": f"{host}:{server.server_address[1]}"})
+    return server

@@ -1,0 +1,140 @@
+"""pyroute2 edge: read the pod's default routes and make its routes and rules match a RoutePlan.
+
+Always IPRoute(netns=path, flags=0): the pod netns must exist; netweave never creates one.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Final
+
+from cni import errors
+from cni.errors import CniError
+from cni.routes import MAIN_TABLE, Family, Route, RoutePlan, Rule
+
+logger = logging.getLogger(__name__)
+
+AF: Final = {4: socket.AF_INET, 6: socket.AF_INET6}
+GONE: Final = (errno.ENOENT, errno.ENODEV, errno.ESRCH, errno.EADDRNOTAVAIL)
+MAX_DELETES: Final = 64
+
+
+@contextmanager
+def pod_netns(path: str) -> Iterator[Any]:
+    """An IPRoute bound to the existing netns at `path` (pyroute2 imported lazily)."""
+    from pyroute2 import IPRoute
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    ipr = IPRoute(netns=path, flags=0)
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def read_defaults(ipr: Any) -> list[Route]:
+    """Every main-table default route, one Route per next hop."""
+    names = _link_names(ipr)
+    out: list[Route] = []
+    for family in (4, 6):
+        for msg in ipr.route("dump", family=AF[family], table=MAIN_TABLE):
+            if msg["dst_len"] != 0 or msg.get_attr("RTA_TABLE", msg["table"]) != MAIN_TABLE:
+                continue
+            if msg["type"] != 1:   # RTN_UNICAST only
+                continue
+            out.extend(_hops(msg, family, names))
+    return out
+
+
+def _hops(msg: Any, family: Family, names: dict[int, str]) -> list[Route]:
+    dst = "0.0.0.0/0" if family == 4 else "::/0"
+    multipath = msg.get_attr("RTA_MULTIPATH")
+    if multipath:
+        return [Route(family, dst, names.get(hop["oif"], str(hop["oif"])), hop.get_attr("RTA_GATEWAY"))
+                for hop in multipath]
+    oif = msg.get_attr("RTA_OIF")
+    return [Route(family, dst, names.get(oif, str(oif)), msg.get_attr("RTA_GATEWAY"))]
+
+
+def apply_plan(ipr: Any, plan: RoutePlan) -> None:
+    """Make the pod match `plan` (idempotent: replace for routes, EEXIST ignored for rules)."""
+    indexes = {name: index for index, name in _link_names(ipr).items()}
+    for family in plan.rewrite_families:
+        _delete_defaults(ipr, family)
+        for route in plan.defaults:
+            if route.family == family:
+                _replace(ipr, route, indexes)
+    for route in plan.routes:
+        _replace(ipr, route, indexes)
+    for rule in plan.rules:
+        try:
+            ipr.rule("add", **_rule_spec(rule))
+        except Exception as e:  # pyroute2 raises NetlinkError(code)
+            if getattr(e, "code", None) != errno.EEXIST:
+                raise CniError(errors.ROUTES_FAILED, f"cannot add rule from {rule.src}", str(e)) from e
+
+
+def remove_rules(ipr: Any, rules: Sequence[Rule]) -> None:
+    """Best-effort removal of the source-routing rules an ADD installed (routes go with their links)."""
+    for rule in rules:
+        try:
+            ipr.rule("del", **_rule_spec(rule))
+        except Exception as e:
+            if getattr(e, "code", None) not in GONE:
+                logger.warning("cannot remove rule from %s: %s", rule.src, e)
+
+
+def _delete_defaults(ipr: Any, family: Family) -> None:
+    for _ in range(MAX_DELETES):
+        found = [m for m in ipr.route("dump", family=AF[family], table=MAIN_TABLE)
+                 if m["dst_len"] == 0 and m["type"] == 1]
+        if not found:
+            return
+        msg = found[0]
+        spec: dict[str, Any] = {"family": AF[family], "dst_len": 0, "table": MAIN_TABLE}
+        priority = msg.get_attr("RTA_PRIORITY")
+        if priority is not None:
+            spec["priority"] = priority
+        try:
+            ipr.route("del", **spec)
+        except Exception as e:
+            if getattr(e, "code", None) not in GONE:
+                raise CniError(errors.ROUTES_FAILED, f"cannot remove a default route (IPv{family})",
+                               str(e)) from e
+    raise CniError(errors.ROUTES_FAILED, f"default routes (IPv{family}) keep coming back")
+
+
+def _replace(ipr: Any, route: Route, indexes: dict[str, int]) -> None:
+    if route.ifname not in indexes:
+        raise CniError(errors.ROUTES_FAILED, f"interface {route.ifname} is missing in the pod")
+    prefix, _, length = route.dst.partition("/")
+    spec: dict[str, Any] = {"family": AF[route.family], "dst_len": int(length), "oif": indexes[route.ifname],
+                            "table": route.table}
+    if int(length):
+        spec["dst"] = prefix
+    if route.gateway:
+        spec["gateway"] = route.gateway
+    else:
+        spec["scope"] = 253   # RT_SCOPE_LINK
+    try:
+        ipr.route("replace", **spec)
+    except Exception as e:
+        raise CniError(errors.ROUTES_FAILED,
+                       f"cannot install route {route.dst} via {route.gateway or '-'} dev {route.ifname}",
+                       str(e)) from e
+
+
+def _rule_spec(rule: Rule) -> dict[str, Any]:
+    src, _, length = rule.src.partition("/")
+    return {"family": AF[rule.family], "src": src, "src_len": int(length), "table": rule.table,
+            "priority": rule.priority}
+
+
+def _link_names(ipr: Any) -> dict[int, str]:
+    return {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}

@@ -1,0 +1,50 @@
+"""CNI result -> network-status entries, and the annotation's JSON both ways."""
+
+from __future__ import annotations
+
+import json
+
+from cni.spec.status import NetworkStatus, dump_network_status, parse_network_status, status_from_result
+from tests.paths import FIXTURES
+
+CALICO = {"cniVersion": "0.3.1", "interfaces": [{"name": "eth0", "sandbox": "/var/run/netns/x"}],
+          "ips": [{"version": "4", "interface": 0, "address": "10.244.83.250/32"}], "dns": {}}
+MACVLAN = {"cniVersion": "1.0.0",
+           "interfaces": [{"name": "eth1", "mac": "0a:58:0a:90:00:1f", "sandbox": "/var/run/netns/x"}],
+           "ips": [{"interface": 0, "address": "192.168.1.200/24", "gateway": "192.168.1.1"}], "dns": {}}
+
+
+def test_entries_match_the_captured_status_patch() -> None:
+    captured = json.loads((FIXTURES / "apiserver" / "patch-pod-status.json").read_text())
+    expected = captured["request"]["body"]["metadata"]["annotations"]["k8s.v1.cni.cncf.io/network-status"]
+    entries = [
+        status_from_result(CALICO, name="kube-system/calico-net", interface="eth0", default=True),
+        status_from_result(MACVLAN, name="default/macvlan-conf", interface="eth1", default=False,
+                           default_route=["192.168.1.1"]),
+    ]
+    assert dump_network_status(entries) == expected
+
+
+def test_dns_and_pci_device_info_are_reported() -> None:
+    result = {**MACVLAN, "dns": {"nameservers": ["10.96.0.10"], "search": []}}
+    entry = status_from_result(result, name="ns/sriov", interface="eth1", default=False,
+                               device_id="0000:03:00.2")
+    assert entry.to_json()["dns"] == {"nameservers": ["10.96.0.10"]}
+    assert entry.to_json()["device-info"] == {"type": "pci", "version": "1.1.0",
+                                              "pci": {"pci-address": "0000:03:00.2"}}
+
+
+def test_ips_of_other_interfaces_are_not_reported() -> None:
+    result = {"cniVersion": "1.0.0", "interfaces": [{"name": "veth0"}, {"name": "net1", "sandbox": "/x"}],
+              "ips": [{"interface": 0, "address": "169.254.1.1/32"}, {"interface": 1, "address": "10.1.1.2/24"}]}
+    assert status_from_result(result, name="a/b", interface="net1", default=False).ips == ("10.1.1.2",)
+
+
+def test_parse_round_trips_and_reports_bad_elements() -> None:
+    entries, problems = parse_network_status(
+        '[{"name":"a/b","interface":"net1","ips":["10.0.0.1"],"default":false,"default-route":["10.0.0.254"]},'
+        '{"interface":"net2"},{"name":"c/d","ips":["not-an-ip"]}]')
+    assert entries == (NetworkStatus(name="a/b", interface="net1", ips=("10.0.0.1",),
+                                     default_route=("10.0.0.254",)),)
+    assert len(problems) == 2
+    assert parse_network_status("{}") == ((), ("not a JSON list",))

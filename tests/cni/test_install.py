@@ -1,0 +1,230 @@
+"""node-install / node-uninstall on a temp directory tree shaped like a node's /etc/cni/net.d and /opt/cni/bin."""
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cni import install, shim
+from cni.install import InstallError, InstallOptions, Layout
+
+CALICO = {
+    "name": "k8s-pod-network",
+    "cniVersion": "0.3.1",
+    "plugins": [
+        {
+            "type": "calico",
+            "log_level": "info",
+            "datastore_type": "kubernetes",
+            "nodename": "node-1",
+            "mtu": 0,
+            "ipam": {"type": "calico-ipam"},
+            "policy": {"type": "k8s"},
+            "kubernetes": {"kubeconfig": "/etc/cni/net.d/calico-kubeconfig"},
+        },
+        {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
+        {"type": "bandwidth", "capabilities": {"bandwidth": True}},
+    ],
+}
+FLANNEL = {"name": "cbr0", "cniVersion": "0.3.1", "plugins": [{"type": "flannel"}]}
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Layout:
+    """A node tree with Calico's conflist as the only config and a service account."""
+    conf_dir, bin_dir = tmp_path / "etc/cni/net.d", tmp_path / "opt/cni/bin"
+    conf_dir.mkdir(parents=True)
+    bin_dir.mkdir(parents=True)
+    (conf_dir / "10-calico.conflist").write_text(json.dumps(CALICO, indent=2))
+    (conf_dir / "calico-kubeconfig").write_text("not a CNI config")
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("sa-token\n")
+    (account / "ca.crt").write_bytes(b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n")
+    return Layout(bin_dir=bin_dir, conf_dir=conf_dir, host_conf_dir=Path("/etc/cni/net.d"))
+
+
+def options(layout: Layout, **overrides: object) -> InstallOptions:
+    base: dict[str, object] = {
+        "layout": layout,
+        "timeout": 0.5,
+        "interval": 0.05,
+        "interpreter": os.path.realpath(sys.executable),
+        "standalone": "/usr/local/bin/netweave-cni",
+        "service_account_dir": layout.conf_dir.parents[2] / "serviceaccount",
+        "api_host": "10.96.0.1",
+        "api_port": "443",
+    }
+    base.update(overrides)
+    return InstallOptions(**base)  # type: ignore[arg-type]
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mode & 0o7777)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_calico_conflist_becomes_the_cluster_network(node: Layout) -> None:
+    install.install(options(node))
+    conflist = json.loads(node.conflist.read_text())
+    assert conflist == {
+        "cniVersion": "0.3.1",
+        "name": "netweave",
+        "plugins": [
+            {
+                "type": "netweave",
+                "clusterNetwork": "/etc/cni/net.d/10-calico.conflist",
+                "capabilities": {"bandwidth": True, "portMappings": True},
+                "kubeconfig": "/etc/cni/net.d/netweave.d/netweave.kubeconfig",
+            }
+        ],
+    }
+    assert json.loads((node.conf_dir / "10-calico.conflist").read_text()) == CALICO
+
+
+def test_install_writes_a_kubeconfig_from_the_service_account(node: Layout) -> None:
+    install.install(options(node, api_host="fd00::1", api_port="6443"))
+    doc = json.loads(node.kubeconfig.read_text())
+    cluster = doc["clusters"][0]["cluster"]
+    assert cluster["server"] == "https://[fd00::1]:6443"
+    assert base64.b64decode(cluster["certificate-authority-data"]).startswith(b"-----BEGIN CERTIFICATE")
+    assert doc["users"][0]["user"] == {"token": "sa-token"}
+    assert node.kubeconfig.stat().st_mode & 0o777 == 0o600
+
+
+def test_install_copies_an_executable_shim_with_an_absolute_isolated_shebang(node: Layout) -> None:
+    install.install(options(node))
+    text = node.shim.read_text()
+    assert text.splitlines()[0] == f"#!{os.path.realpath(sys.executable)} -IS"
+    assert "DEFAULT_SOCKET = '/run/netweave/cni.sock'" in text
+    assert "STANDALONE_COMMAND = '/usr/local/bin/netweave-cni'" in text
+    assert node.shim.stat().st_mode & 0o777 == 0o755
+
+
+def test_installed_shim_runs_and_reports_an_absent_daemon_as_try_again(node: Layout, tmp_path: Path) -> None:
+    install.install(options(node, socket=str(tmp_path / "absent.sock")))
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0",
+           "CNI_PATH": str(node.bin_dir)}
+    stdin = node.conflist.read_bytes()
+    proc = subprocess.run([str(node.shim)], input=stdin, env=env, capture_output=True, timeout=10, check=False)
+    assert proc.returncode == 1
+    reply = json.loads(proc.stdout)
+    assert (reply["code"], reply["cniVersion"]) == (11, "0.3.1")
+    assert "not reachable" in reply["msg"]
+
+
+def test_second_install_changes_nothing(node: Layout) -> None:
+    root = node.conf_dir.parents[2]
+    install.install(options(node))
+    first = snapshot(root)
+    mtimes = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    install.install(options(node))
+    assert snapshot(root) == first
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} == mtimes
+
+
+def test_uninstall_restores_the_original_tree(node: Layout) -> None:
+    root = node.conf_dir.parents[2]
+    before = snapshot(root)
+    install.install(options(node))
+    install.uninstall(node)
+    assert snapshot(root) == before
+    assert not node.state_dir.exists()
+
+
+def test_a_config_that_sorts_before_ours_is_moved_aside_and_restored(node: Layout) -> None:
+    root = node.conf_dir.parents[2]
+    (node.conf_dir / "10-calico.conflist").rename(node.conf_dir / "00-calico.conflist")
+    before = snapshot(root)
+    install.install(options(node))
+    install.install(options(node))  # idempotent with the primary moved aside
+    names = sorted(p.name for p in node.conf_dir.iterdir())
+    assert names == ["00-calico.conflist.netweave-disabled", "00-netweave.conflist", "calico-kubeconfig",
+                     "netweave.d"]
+    conflist = json.loads(node.conflist.read_text())
+    assert conflist["plugins"][0]["clusterNetwork"] == "/etc/cni/net.d/00-calico.conflist.netweave-disabled"
+    install.uninstall(node)
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        pytest.param({"10-calico.conflist": CALICO, "20-flannel.conflist": FLANNEL}, "10-calico.conflist",
+                     id="first-in-lexical-order"),
+        pytest.param({"05-flannel.conf": FLANNEL["plugins"][0] | {"cniVersion": "0.3.1", "name": "cbr0"},
+                      "10-calico.conflist": CALICO}, "05-flannel.conf", id="conf-before-conflist"),
+        pytest.param({"10-broken.conflist": "{", "20-flannel.json": FLANNEL}, "20-flannel.json",
+                      id="skips-unreadable"),
+        pytest.param({".hidden.conf": FLANNEL, "99-calico.conflist": CALICO}, "99-calico.conflist",
+                     id="skips-dotfiles"),
+    ],
+)
+def test_primary_detection(tmp_path: Path, files: dict[str, object], expected: str) -> None:
+    for name, body in files.items():
+        (tmp_path / name).write_text(body if isinstance(body, str) else json.dumps(body))
+    assert install.find_primary(tmp_path, name=None) == tmp_path / expected
+
+
+def test_configured_primary_wins_over_detection(node: Layout) -> None:
+    (node.conf_dir / "05-flannel.conflist").write_text(json.dumps(FLANNEL))
+    install.install(options(node, primary="10-calico.conflist"))
+    conflist = json.loads(node.conflist.read_text())
+    assert conflist["plugins"][0]["clusterNetwork"] == "/etc/cni/net.d/10-calico.conflist"
+
+
+def test_install_waits_for_the_readiness_indicator_and_gives_up(node: Layout, tmp_path: Path) -> None:
+    with pytest.raises(InstallError, match="readiness indicator"):
+        install.install(options(node, readiness_indicator_file=tmp_path / "calico-ready"))
+    assert not node.conflist.exists()
+    (tmp_path / "calico-ready").touch()
+    install.install(options(node, readiness_indicator_file=tmp_path / "calico-ready"))
+    assert node.conflist.exists()
+
+
+def test_install_without_any_primary_times_out(tmp_path: Path) -> None:
+    layout = Layout(bin_dir=tmp_path / "bin", conf_dir=tmp_path / "net.d", host_conf_dir=tmp_path / "net.d")
+    with pytest.raises(InstallError, match="primary CNI config"):
+        install.install(options(layout))
+
+
+def test_socket_and_fallback_options_reach_the_conflist(node: Layout) -> None:
+    install.install(options(node, socket="/run/other.sock", fallback="standalone", cni_version="1.1.0"))
+    conflist = json.loads(node.conflist.read_text())
+    assert conflist["cniVersion"] == "1.1.0"
+    assert conflist["plugins"][0]["daemonSocket"] == "/run/other.sock"
+    assert conflist["plugins"][0]["fallback"] == "standalone"
+
+
+def test_render_shim_refuses_a_source_without_the_constants() -> None:
+    with pytest.raises(InstallError):
+        install.render_shim("print('hi')\n", interpreter="/usr/bin/python3", socket="/s", standalone="x")
+
+
+def test_command_line_install_then_uninstall(node: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    parser = argparse.ArgumentParser()
+    install.add_install_arguments(parser)
+    args = parser.parse_args(["--cni-bin-dir", str(node.bin_dir), "--cni-conf-dir", str(node.conf_dir),
+                              "--service-account-dir", str(tmp_path / "serviceaccount"), "--timeout", "1"])
+    assert install.run_install(args) == 0
+    assert json.loads(node.kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == "https://10.96.0.1:443"
+    parser = argparse.ArgumentParser()
+    install.add_uninstall_arguments(parser)
+    args = parser.parse_args(["--cni-bin-dir", str(node.bin_dir), "--cni-conf-dir", str(node.conf_dir)])
+    assert install.run_uninstall(args) == 0
+    assert not node.conflist.exists()
+    assert not node.shim.exists()
+
+
+def test_shim_defaults_match_what_install_fills_in() -> None:
+    assert shim.DEFAULT_SOCKET == "/run/netweave/cni.sock"

@@ -1,0 +1,45 @@
+"""Fixtures for the netns suite: a replay API server per module, a fresh node per test, cleanup always."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socketserver
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import PLUGINS, Node
+from tests.replay import ReplayServer
+
+
+def _usable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    if not (PLUGINS / "ptp").exists():
+        return f"needs the CNI plugins in {PLUGINS}"
+    if shutil.which("ip") is None:
+        return "needs iproute2"
+    return None
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[ReplayServer]:
+    # The replay handler writes headers and body apart: without TCP_NODELAY each reply waits ~40 ms for a
+    # delayed ACK (a real kube-apiserver does not).
+    socketserver.StreamRequestHandler.disable_nagle_algorithm = True
+    with ReplayServer() as server:
+        yield server
+
+
+@pytest.fixture()
+def node(tmp_path: Path, api: ReplayServer) -> Iterator[Node]:
+    reason = _usable()
+    if reason:
+        pytest.skip(reason)
+    n = Node(tmp_path, api)
+    try:
+        yield n
+    finally:
+        n.cleanup()
