@@ -154,7 +154,7 @@ def _check_ready(config: Config) -> None:
 def _read_pod(api: Api, ref: PodRef | None) -> Mapping[str, Any] | None:
     if ref is None:
         return None
-    pod = api.pod(ref.namespace, ref.name)
+    pod = api.pod(ref.namespace, ref.name, ref.uid)
     if pod is None:
         if not api.readable:
             logger.warning("no kubeconfig: attaching the cluster network only", extra={"pod": str(ref)})

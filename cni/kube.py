@@ -40,11 +40,13 @@ class Api:
         """Whether pods can be read at all (a lookup or a kubeconfig)."""
         return self._ctx.pod_lookup is not None or bool(self._config.kubeconfig)
 
-    def pod(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        """The pod; a lookup miss falls through to a GET (a cache may lag behind a new pod)."""
+    def pod(self, namespace: str, name: str, uid: str | None = None) -> Mapping[str, Any] | None:
+        """The pod; a lookup miss, or a cached pod of another uid, falls through to a GET (a cache may lag
+        behind a new or recreated pod)."""
         if self._ctx.pod_lookup is not None:
             found = self._ctx.pod_lookup(namespace, name)
-            if found is not None:
+            cached_uid = (found or {}).get("metadata", {}).get("uid") if found is not None else None
+            if found is not None and (not uid or not cached_uid or cached_uid == uid):
                 return found
         client = self.client
         return client.get_pod(namespace, name) if client else None

@@ -83,3 +83,20 @@ def test_an_unreadable_kubeconfig_is_invalid_config(tmp_path: Path) -> None:
     with pytest.raises(CniError) as caught:
         KubeClient.from_kubeconfig(str(tmp_path / "missing"))
     assert caught.value.code == 7
+
+
+def test_a_cached_pod_of_another_uid_is_read_again(api: ReplayServer, tmp_path: Path) -> None:
+    """A recreated pod (same name, new uid) must not wait for the watch: the GET has the new sandbox's pod."""
+    from cni.context import Context
+    from cni.kube import Api
+    from cni.request import parse_config
+
+    fresh = captured("get-pod.json")
+    stale = {"metadata": {"name": "busybox3", "namespace": "default", "uid": "old-uid"}}
+    config = parse_config({"cniVersion": "1.0.0", "name": "nw", "type": "netweave", "clusterNetwork": "/x.conf",
+                           "kubeconfig": str(api.write_kubeconfig(tmp_path / "kc"))}, command="ADD")
+    reader = Api(Context(pod_lookup=lambda ns, name: stale), config)
+    uid = str(fresh["metadata"]["uid"])  # type: ignore[index]
+    got = reader.pod("default", "busybox3", uid)
+    assert got is not None and got["metadata"]["uid"] == uid
+    assert reader.pod("default", "busybox3", "old-uid") is stale
