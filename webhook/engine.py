@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from cni.spec import (
@@ -11,7 +11,6 @@ from cni.spec import (
     NETWORK_STATUS_ANNOTATION,
     NETWORKS_ANNOTATION,
     NetworkSelection,
-    dump_networks,
     parse_nad,
 )
 from webhook.catalog import NadCatalog
@@ -22,6 +21,9 @@ from webhook.rules.placement import nad_annotation_issues
 
 SUPPRESS_PREFIX = "ignore-check.netweave.io/"
 WATCHED_ANNOTATIONS = (NETWORKS_ANNOTATION, DEFAULT_NETWORK_ANNOTATION, NETWORK_STATUS_ANNOTATION)
+# (rule, its suppression annotation), built once: evaluate_pod runs on every pod admission.
+_RULES_WITH_SUPPRESSION = tuple((rule, f"{SUPPRESS_PREFIX}{rule.id}") for rule in RULES)
+_DEFAULT_SEVERITY = {rule.id: rule.severity for rule in RULES}
 
 
 def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy, namespace: str | None = None,
@@ -33,9 +35,9 @@ def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy,
     ctx = build_context(pod, catalog=catalog, policy=policy, namespace=namespace, prefix=path_prefix)
     findings: list[Finding] = []
     mutations: list[Mutation] = []
-    for rule in RULES:
+    for rule, suppression in _RULES_WITH_SUPPRESSION:
         level = policy.level(rule.id, rule.severity)
-        if level == "off" or f"{SUPPRESS_PREFIX}{rule.id}" in annotations:
+        if level == "off" or suppression in annotations:
             continue
         for out in rule.check(ctx):
             if isinstance(out, Mutation):
@@ -56,19 +58,19 @@ def evaluate_nad(nad: Mapping[str, Any], *, policy: Policy) -> Verdict:
         ("network-config-invalid", Issue(p.path, f"{p.path}: {p.message}", p.hint, p.severity))
         for p in parsed.config_problems]
     outputs.extend(nad_annotation_issues(parsed))
-    defaults = {rule.id: rule.severity for rule in RULES}
     findings = []
     for rule_id, issue in outputs:
-        level = policy.level(rule_id, defaults[rule_id])
+        level = policy.level(rule_id, _DEFAULT_SEVERITY[rule_id])
         if level != "off" and f"{SUPPRESS_PREFIX}{rule_id}" not in annotations:
-            findings.append(_finding(rule_id, issue, level, defaults[rule_id]))
+            findings.append(_finding(rule_id, issue, level, _DEFAULT_SEVERITY[rule_id]))
     return Verdict(tuple(findings))
 
 
 def _finding(rule: str, issue: Issue, level: str, default: str) -> Finding:
     # A policy override sets the rule's severity; without one, an issue may be milder than its rule's default.
     severity = (issue.severity or default) if level == default else level
-    return Finding(rule, issue.path, issue.message, issue.hint, "warning" if severity == "warning" else "error")
+    return Finding(rule, issue.path, issue.message, issue.hint, "warning" if severity == "warning" else "error",
+                   issue.unresolved)
 
 
 def _canonical(ctx: PodContext) -> tuple[Mutation, ...]:
@@ -76,21 +78,30 @@ def _canonical(ctx: PodContext) -> tuple[Mutation, ...]:
     out: list[Mutation] = []
     if ctx.attachments:
         elements = [_resolved(att.selection, att.namespace, att.ifname) for att in ctx.attachments]
-        text = dump_networks(elements)
+        text = json.dumps(elements, separators=(",", ":"), ensure_ascii=False)
         if text != ctx.annotations.get(NETWORKS_ANNOTATION):
             out.append(Mutation("set-annotation", NETWORKS_ANNOTATION, text))
     att = ctx.default_attachment
     if att is not None:
-        selection = _resolved(att.selection, att.namespace, None)
-        bare = selection.to_json().keys() == {"name", "namespace"}
-        text = f"{att.namespace}/{att.selection.name}" if bare else dump_networks([selection])
+        element = _resolved(att.selection, att.namespace, None)
+        bare = element.keys() == {"name", "namespace"}
+        text = f"{att.namespace}/{att.selection.name}" if bare else json.dumps(
+            [element], separators=(",", ":"), ensure_ascii=False)
         if text != ctx.annotations.get(DEFAULT_NETWORK_ANNOTATION):
             out.append(Mutation("set-annotation", DEFAULT_NETWORK_ANNOTATION, text))
     return tuple(out)
 
 
-def _resolved(selection: NetworkSelection, namespace: str, ifname: str | None) -> NetworkSelection:
-    return replace(selection, namespace=namespace, interface=ifname)
+def _resolved(selection: NetworkSelection, namespace: str, ifname: str | None) -> dict[str, Any]:
+    """The element's canonical JSON with namespace and interface filled in (same key order as to_json)."""
+    element = selection.to_json()
+    head: dict[str, Any] = {"name": element.pop("name"), "namespace": namespace}
+    element.pop("namespace", None)
+    element.pop("interface", None)
+    if ifname is not None:
+        head["interface"] = ifname
+    head.update(element)
+    return head
 
 
 def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -18,6 +18,7 @@ class Finding:
     message: str
     hint: str
     severity: Severity
+    unresolved: str | None = None  # "ns/name" of a NAD reference the catalog could not resolve
 
     def text(self) -> str:
         """One line, as kubectl shows it: message (which starts with its location), hint, rule id."""

@@ -27,37 +27,43 @@ def make_patch(pod: Mapping[str, Any], mutations: Sequence[Mutation]) -> list[di
     return ops
 
 
-def _child(parent: dict[str, Any], key: str) -> dict[str, Any]:
-    node = parent.get(key)
-    if not isinstance(node, dict):
-        node = {}
-        parent[key] = node
-    return node
+def _child(parent: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    """parent[key] as a dict, created when absent; None when it holds something else (never overwrite it)."""
+    if parent is None:
+        return None
+    node = parent.setdefault(key, {})
+    return node if isinstance(node, dict) else None
 
 
 def _set_annotation(pod: dict[str, Any], m: Mutation) -> None:
-    _child(_child(pod, "metadata"), "annotations")[m.key] = m.value
+    annotations = _child(_child(pod, "metadata"), "annotations")
+    if annotations is not None:
+        annotations[m.key] = m.value
 
 
 def _remove_annotation(pod: dict[str, Any], m: Mutation) -> None:
-    annotations = _child(pod, "metadata").get("annotations")
-    if isinstance(annotations, dict):
+    annotations = _child(_child(pod, "metadata"), "annotations")
+    if annotations is not None:
         annotations.pop(m.key, None)
 
 
 def _add_resource(pod: dict[str, Any], m: Mutation) -> None:
-    containers = _child(pod, "spec").get("containers")
+    spec = _child(pod, "spec")
+    containers = spec.get("containers") if spec is not None else None
     if not isinstance(containers, list) or len(containers) <= m.container:
         return
-    if not isinstance(containers[m.container], dict):
-        return
-    resources = _child(containers[m.container], "resources")
+    container = containers[m.container]
+    resources = _child(container, "resources") if isinstance(container, dict) else None
     for section in ("requests", "limits"):
-        _child(resources, section).setdefault(m.key, m.value)
+        quantities = _child(resources, section)
+        if quantities is not None:
+            quantities.setdefault(m.key, m.value)
 
 
 def _set_node_selector(pod: dict[str, Any], m: Mutation) -> None:
-    _child(_child(pod, "spec"), "nodeSelector").setdefault(m.key, m.value)
+    selector = _child(_child(pod, "spec"), "nodeSelector")
+    if selector is not None:
+        selector.setdefault(m.key, m.value)
 
 
 _APPLY = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath, PurePosixPath
 from typing import Any, Literal
@@ -44,6 +44,21 @@ RULE_DESCRIPTIONS: Mapping[str, str] = {
     "network-status-spoof": "A user-supplied network-status annotation (only the CNI writes it).",
     "subnet-overlap": "Two attachments' IPAM subnets overlap.",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What SARIF says about a rule: id, default severity, one-line summary."""
+
+    id: str
+    severity: Severity
+    summary: str
+
+
+_WARNING_RULES = frozenset({"network-status-spoof", "subnet-overlap"})
+DEFAULT_RULES: tuple[RuleInfo, ...] = tuple(
+    RuleInfo(rule, "warning" if rule in _WARNING_RULES else "error", text) for rule, text in RULE_DESCRIPTIONS.items()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +133,13 @@ def fails(entry: Entry, fail_level: Severity) -> bool:
     return entry.severity == "error" or fail_level == "warning"
 
 
-def render(report: Report, fmt: Format, *, fail_level: Severity = "error") -> str:
-    """The report in the chosen format, ending with a newline."""
+def render(report: Report, fmt: Format, *, fail_level: Severity = "error",
+           rules: Sequence[RuleInfo] = DEFAULT_RULES) -> str:
+    """The report in the chosen format, ending with a newline. `rules` is the SARIF rule metadata."""
     renderers: Mapping[Format, Callable[[Report, Severity], str]] = {
         "text": lambda r, _: format_text(r),
         "json": lambda r, _: format_json(r),
-        "sarif": lambda r, _: format_sarif(r),
+        "sarif": lambda r, _: format_sarif(r, rules=rules),
         "junit": lambda r, level: format_junit(r, fail_level=level),
         "github": lambda r, _: format_github(r),
     }
@@ -210,22 +226,24 @@ def _rule_name(rule: str) -> str:
     return "".join(part.capitalize() for part in rule.split("-"))
 
 
-def sarif_document(report: Report) -> dict[str, Any]:
-    """SARIF 2.1.0: one run, rule metadata for every known rule, one result per finding."""
-    rule_ids = list(RULE_DESCRIPTIONS)
-    rule_ids += sorted({e.rule for e in report.findings} - set(RULE_DESCRIPTIONS))
-    index = {rule: i for i, rule in enumerate(rule_ids)}
-    rules = [
+def sarif_document(report: Report, *, rules: Sequence[RuleInfo] = DEFAULT_RULES) -> dict[str, Any]:
+    """SARIF 2.1.0: one run, metadata for every rule (and any rule id a finding names), one result per finding."""
+    known = {info.id for info in rules}
+    infos = [*rules, *(RuleInfo(rule, "error", rule) for rule in sorted({e.rule for e in report.findings} - known))]
+    index = {info.id: i for i, info in enumerate(infos)}
+    sarif_rules = [
         {
-            "id": rule,
-            "name": _rule_name(rule),
-            "shortDescription": {"text": RULE_DESCRIPTIONS.get(rule, rule)},
+            "id": info.id,
+            "name": _rule_name(info.id),
+            "shortDescription": {"text": info.summary},
+            "fullDescription": {"text": RULE_DESCRIPTIONS.get(info.id, info.summary)},
+            "defaultConfiguration": {"level": info.severity},
             "help": {
-                "text": f"netweave lint rule {rule}. Suppress per object with the annotation "
-                f'ignore-check.netweave.io/{rule}: "<reason>".'
+                "text": f"netweave lint rule {info.id}. Suppress per object with the annotation "
+                f'ignore-check.netweave.io/{info.id}: "<reason>", or change its level in .netweave.yaml.'
             },
         }
-        for rule in rule_ids
+        for info in infos
     ]
     results = [
         {
@@ -256,7 +274,7 @@ def sarif_document(report: Report) -> dict[str, Any]:
         "version": "2.1.0",
         "runs": [
             {
-                "tool": {"driver": {"name": "netweave", "informationUri": TOOL_URI, "rules": rules}},
+                "tool": {"driver": {"name": "netweave", "informationUri": TOOL_URI, "rules": sarif_rules}},
                 "invocations": [invocation],
                 "results": results,
             }
@@ -271,8 +289,8 @@ def _notification(err: SourceError) -> dict[str, Any]:
     return {"level": "error", "message": {"text": err.message}, "locations": [{"physicalLocation": location}]}
 
 
-def format_sarif(report: Report) -> str:
-    return json.dumps(sarif_document(report), indent=2, ensure_ascii=False) + "\n"
+def format_sarif(report: Report, *, rules: Sequence[RuleInfo] = DEFAULT_RULES) -> str:
+    return json.dumps(sarif_document(report, rules=rules), indent=2, ensure_ascii=False) + "\n"
 
 
 def format_junit(report: Report, *, fail_level: Severity = "error") -> str:

@@ -1,15 +1,18 @@
 """Read Kubernetes objects from YAML/JSON files, directories or stdin, remembering the file and line of each.
 
-Multi-document YAML, `kind: List` (items are returned one by one) and kubectl's JSON output are all accepted.
+Multi-document YAML, `kind: List` and `<Kind>List` (items are returned one by one) and kubectl's JSON output
+are all accepted.
 Unreadable input is a value (`SourceError` with file and line), never an exception.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,11 +23,35 @@ STDIN = "-"
 STDIN_NAME = "<stdin>"
 SUFFIXES = (".yaml", ".yml", ".json")
 
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """SafeLoader with Kubernetes semantics: timestamps stay strings (the API server sees JSON strings)."""
+    """SafeLoader with Kubernetes semantics: timestamps stay strings (the API server sees JSON strings).
+
+    The resolver hooks are the SafeLoader's without path resolvers (none are registered): libyaml calls them
+    for every node, and the generic versions cost a quarter of the parse.
+    """
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                resolvers = self.yaml_implicit_resolvers
+                for tag, regexp in resolvers.get(value[0] if value else "", ()):
+                    if regexp.match(value):
+                        return tag  # type: ignore[no-any-return]
+                for tag, regexp in resolvers.get(None, ()):
+                    if regexp.match(value):
+                        return tag  # type: ignore[no-any-return]
+            return _STR
+        return _SEQ if kind is yaml.SequenceNode else _MAP
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
@@ -59,7 +86,7 @@ class SourceObject:
     file: str
     line: int  # 1-based line where the object starts
     obj: Mapping[str, Any]
-    node: yaml.Node | None = field(default=None, compare=False, repr=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
@@ -86,7 +113,35 @@ class SourceObject:
 
     def line_of(self, path: str) -> int:
         """The line of the deepest field of `path` written in the source (the object's line if none is)."""
-        return locate(self.node, path) or self.line
+        return self.lines_of([path])[0]
+
+    def lines_of(self, paths: Sequence[str]) -> list[int]:
+        """line_of for several paths, reading the object's text once."""
+        span = self.span
+        node = span.compose() if span is not None else None
+        if span is None or node is None:
+            return [self.line for _ in paths]
+        return [locate(node, path) + span.line0 for path in paths]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where an object's text is: kept instead of its YAML nodes, which cost more memory and GC time than the
+    objects themselves. The nodes are composed again, from this slice only, when a finding needs a line."""
+
+    text: str
+    start: int  # character offsets of the object's node in `text`
+    end: int
+    line0: int  # 0-based line of `start`
+    column: int  # 0-based column of `start`
+
+    def compose(self) -> yaml.Node | None:
+        # Indent the first line as in the file, so that block mappings inside a list still line up.
+        try:
+            node: yaml.Node | None = yaml.compose(" " * self.column + self.text[self.start:self.end], Loader=_Loader)
+        except (yaml.YAMLError, RecursionError):  # e.g. an alias to an anchor outside the slice
+            return None
+        return node
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +156,8 @@ class Sources:
         return Sources(self.objects + other.objects, self.errors + other.errors, self.files + other.files)
 
 
-def locate(node: yaml.Node | None, path: str) -> int:
-    """1-based line of the deepest node that `path` reaches from `node`; 0 when `node` is None."""
-    if node is None:
-        return 0
+def locate(node: yaml.Node, path: str) -> int:
+    """1-based line of the deepest node that `path` reaches from `node`."""
     line = node.start_mark.line + 1
     for match in _PATH_TOKEN.finditer(path):
         key, quoted, index = match.groups()
@@ -144,9 +197,11 @@ def parse_text(text: str, *, file: str) -> Sources:
         try:
             while loader.check_node():
                 node = loader.get_node()
-                objects.extend(_objects(file, node, loader.construct_document(node)))
+                objects.extend(_objects(file, node, _construct(loader, node), text))
         finally:
             loader.dispose()
+    except _RecursiveAlias as exc:
+        return Sources(tuple(objects), (_yaml_error(file, exc),), 1)
     except yaml.MarkedYAMLError as exc:
         return Sources(tuple(objects), (_yaml_error(file, exc),), 1)
     except yaml.YAMLError as exc:
@@ -156,18 +211,97 @@ def parse_text(text: str, *, file: str) -> Sources:
     return Sources(tuple(objects), (), 1)
 
 
-def _objects(file: str, node: yaml.Node, value: Any) -> Iterator[SourceObject]:
-    """The object a document holds; the items of a `List`, each with its own line (nested Lists too)."""
+@contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many long-lived, acyclic objects are built or walked (it would
+    rescan them over and over); refcounting still frees everything. The previous state is restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _RecursiveAlias(yaml.MarkedYAMLError):
+    """An alias inside the node it refers to: no JSON value (and no Kubernetes object) can hold it."""
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """The document's value. Plain str/map/seq trees (all of Kubernetes YAML) take a fast path; anything else
+    (merge keys, !!set, custom tags, unhashable keys) goes through the SafeLoader constructor."""
+    try:
+        return _FastConstructor(loader).value(node)
+    except _NotPlain:
+        return loader.construct_document(node)
+
+
+class _NotPlain(Exception):
+    """The fast path does not handle this node; use the full constructor."""
+
+
+class _FastConstructor:
+    """Nodes -> Python values, sharing the value of an aliased node (as SafeLoader does) and refusing cycles."""
+
+    __slots__ = ("_done", "_loader", "_open")
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self._loader = loader
+        self._done: dict[int, Any] = {}
+        self._open: set[int] = set()
+
+    def value(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:
+                return node.value
+            if node.tag.startswith("tag:yaml.org,2002:") and node.tag != "tag:yaml.org,2002:binary":
+                return self._loader.construct_object(node)
+            raise _NotPlain
+        key = id(node)
+        if key in self._done:
+            return self._done[key]
+        if key in self._open:
+            raise _RecursiveAlias("while constructing", node.start_mark, "found a recursive alias", node.start_mark)
+        self._open.add(key)
+        result = self._mapping(node) if node.tag == _MAP else self._sequence(node)
+        self._open.discard(key)
+        self._done[key] = result
+        return result
+
+    def _mapping(self, node: yaml.Node) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            raise _NotPlain
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                raise _NotPlain
+            out[self.value(key_node)] = self.value(value_node)
+        return out
+
+    def _sequence(self, node: yaml.Node) -> list[Any]:
+        if node.tag != _SEQ or not isinstance(node, yaml.SequenceNode):
+            raise _NotPlain
+        return [self.value(item) for item in node.value]
+
+
+def _objects(file: str, node: yaml.Node | None, value: Any, text: str) -> Iterator[SourceObject]:
+    """The object a document holds; the items of a `List`, each with its own line (nested Lists too).
+    Without a node (JSON read by the json module) every object is on line 1."""
     if not isinstance(value, Mapping):
         return
-    items = value.get("items")
-    if value.get("kind") == "List" and isinstance(items, list):
-        item_nodes = _value_node(node, "items")
+    items, kind = value.get("items"), value.get("kind")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):  # List, PodList, ...
+        item_nodes = _value_node(node, "items") if node is not None else None
         for i, item in enumerate(items):
             item_node = item_nodes.value[i] if isinstance(item_nodes, yaml.SequenceNode) else node
-            yield from _objects(file, item_node, item)
+            yield from _objects(file, item_node, item, text)
         return
-    yield SourceObject(file, node.start_mark.line + 1, value, node)
+    if node is None:
+        yield SourceObject(file, 1, value)
+        return
+    start, end = node.start_mark, node.end_mark
+    yield SourceObject(file, start.line + 1, value, Span(text, start.index, end.index, start.line, start.column))
 
 
 def _value_node(node: yaml.Node, key: str) -> yaml.Node | None:
@@ -221,8 +355,7 @@ def _parse_json(text: str, *, file: str, yaml_result: Sources) -> Sources:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return Sources(errors=(SourceError(file, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}"),), files=1)
-    node = yaml.ScalarNode("tag:yaml.org,2002:null", "", start_mark=yaml.Mark(file, 0, 0, 0, "", 0))
-    return Sources(tuple(_objects(file, node, value)), (), 1)
+    return Sources(tuple(_objects(file, None, value, text)), (), 1)
 
 
 def find_files(directory: Path) -> list[Path]:

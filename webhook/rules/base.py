@@ -30,6 +30,7 @@ class Issue:
     message: str
     hint: str
     severity: Severity | None = None  # None: the rule's default
+    unresolved: str | None = None  # "ns/name" when the issue is a NAD the catalog does not have
 
 
 RuleOutput = Issue | Mutation

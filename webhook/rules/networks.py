@@ -16,7 +16,8 @@ def _not_found(ctx: PodContext, att: Attachment) -> Issue:
     else:
         hint = f'create NetworkAttachmentDefinition "{att.selection.name}" in namespace "{att.namespace}", ' \
                "or fix the name"
-    return Issue(att.path, f"{att.label}: NetworkAttachmentDefinition not found", hint)
+    return Issue(att.path, f"{att.label}: NetworkAttachmentDefinition not found", hint,
+                 unresolved=f"{att.namespace}/{att.selection.name}")
 
 
 def network_not_found(ctx: PodContext) -> Iterator[Issue]:
@@ -70,14 +71,16 @@ def default_network_override(ctx: PodContext) -> Iterator[Issue]:
 
 
 def subnet_overlap(ctx: PodContext) -> Iterator[Issue]:
-    for first, second in combinations(ctx.all_attachments, 2):
-        if first.nad is None or second.nad is None or first.nad.key == second.nad.key:
+    networks = [(att, att.nad.key, att.nad.config.subnets) for att in ctx.all_attachments
+                if att.nad is not None and att.nad.config is not None and att.nad.config.subnets]
+    reported: set[tuple[str, str]] = set()
+    for (first, first_key, first_subnets), (second, second_key, second_subnets) in combinations(networks, 2):
+        if first_key == second_key or (first_key, second_key) in reported:
             continue
-        if first.nad.config is None or second.nad.config is None:
-            continue
-        for a in first.nad.config.subnets:
-            clash = next((b for b in second.nad.config.subnets if a.version == b.version and a.overlaps(b)), None)
+        for a in first_subnets:
+            clash = next((b for b in second_subnets if a.version == b.version and a.overlaps(b)), None)
             if clash is not None:
+                reported.add((first_key, second_key))
                 yield Issue(second.path, f"{second.label}: subnet {clash} overlaps {a} of {first.label}",
                             "routes to the overlapping range become ambiguous; use disjoint subnets")
                 break

@@ -65,11 +65,17 @@ def _quantity_total(containers: list[Any], section: str, resource: str) -> int |
 
 
 def device_resource(ctx: PodContext) -> Iterator[RuleOutput]:
+    resources = _resources(ctx)
     containers = ctx.spec.get("containers")
-    if not isinstance(containers, list) or not containers:
+    if not resources:
+        return
+    if not isinstance(containers, list) or not containers or not isinstance(containers[0], Mapping):
+        needed = ", ".join(sorted(resources))
+        yield Issue(f"{ctx.prefix}spec.containers", f"spec.containers: no container can carry the device "
+                    f"request ({needed}) that the pod's networks need", "add the pod's containers")
         return
     base = f"{ctx.prefix}spec.containers[0].resources"
-    for resource, atts in sorted(_resources(ctx).items()):
+    for resource, atts in sorted(resources.items()):
         need = len(atts)
         users = ", ".join(a.label for a in atts)
         conflict = False

@@ -67,3 +67,14 @@ def test_overlapping_subnets_warn() -> None:
 
 def test_same_nad_twice_is_not_an_overlap() -> None:
     assert evaluate(pod("macvlan-conf,macvlan-conf")).findings == ()
+
+
+def test_unresolved_reference_is_carried_for_tools() -> None:
+    findings = evaluate(pod("nope", default="ghost")).findings
+    assert sorted((f.rule, f.unresolved) for f in findings) == [
+        ("default-network-override", "kube-system/ghost"), ("network-not-found", "default/nope")]
+
+
+def test_device_network_without_containers_is_denied() -> None:
+    assert hits(evaluate(pod("kube-system/dpu", spec={"containers": []}))) == {("device-resource",
+                                                                                  "spec.containers")}

@@ -1,0 +1,205 @@
+"""`netweave lint`: manifests -> every Pod and pod template -> the admission rules -> a report and an exit code.
+
+Exit codes: 0 clean, 1 findings at or above --fail-level, 2 usage or input errors (reported with file and line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
+from webhook.engine import evaluate_nad, evaluate_pod
+from webhook.findings import Finding
+from webhook.patch import make_patch
+from webhook.policy import DEFAULT_FILE, Policy, PolicyError
+from webhook.report import (
+    FORMATS,
+    Entry,
+    Format,
+    MutationEntry,
+    ObjectRef,
+    Report,
+    RuleInfo,
+    Severity,
+    fails,
+    render,
+)
+from webhook.rules import RULES
+from webhook.sources import SourceError, SourceObject, Sources, read_paths, without_cyclic_gc
+from webhook.workloads import PodTarget, pod_targets
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+# Rules that report a NAD the catalog lacks; without any NAD of that name they are warnings unless --strict.
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What a lint run does, independent of argparse."""
+
+    policy: Policy = field(default_factory=Policy)
+    strict: bool = False
+    show_mutations: bool = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `netweave lint` command line."""
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="YAML/JSON files or directories (recursive: *.yaml, *.yml, *.json); - reads stdin")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--fail-level", choices=("error", "warning"), default="error",
+                        help="exit 1 when a finding is at least this severe (default: error)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help=f"policy file (default: ./{DEFAULT_FILE} when present)")
+    parser.add_argument("--strict", action="store_true",
+                        help="a reference to a NAD that no input defines is an error, not a warning")
+    parser.add_argument("--nads", action="append", default=[], metavar="DIR",
+                        help="more NetworkAttachmentDefinitions for the catalog (repeatable)")
+    parser.add_argument("--show-mutations", action="store_true",
+                        help="print what admission would change, as JSONPatch")
+
+
+def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
+        stderr: TextIO | None = None) -> int:
+    """Run `netweave lint` with parsed arguments; returns the exit code."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        policy = load_policy(args.config)
+    except PolicyError as exc:
+        err.write(f"netweave lint: {exc}\n")
+        return EXIT_USAGE
+    sources = read_paths(args.paths, stdin=stdin or sys.stdin)
+    extra = read_paths(args.nads)
+    options = Options(policy=policy, strict=args.strict, show_mutations=args.show_mutations)
+    report = lint(sources, options=options, catalog_objects=[o.obj for o in extra.objects])
+    report = replace(report, input_errors=report.input_errors + extra.errors)
+    for error in report.input_errors:
+        err.write(error.text() + "\n")
+    try:
+        out.write(render(report, args.format, fail_level=args.fail_level, rules=rule_infos()))
+        out.flush()
+    except BrokenPipeError:  # `netweave lint ... | head`: the reader left; keep Python's exit flush quiet
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return exit_code(report, fail_level=args.fail_level)
+
+
+def rule_infos() -> tuple[RuleInfo, ...]:
+    """The engine's rule registry as SARIF metadata."""
+    return tuple(RuleInfo(rule.id, rule.severity, rule.summary) for rule in RULES)
+
+
+def load_policy(config: Path | None) -> Policy:
+    """--config, else ./.netweave.yaml when it exists, else the defaults; raises PolicyError."""
+    if config is not None:
+        return Policy.load(config)
+    default = Path(DEFAULT_FILE)
+    return Policy.load(default) if default.is_file() else Policy()
+
+
+def exit_code(report: Report, *, fail_level: Severity) -> int:
+    if report.input_errors:
+        return EXIT_USAGE
+    return EXIT_FINDINGS if any(fails(e, fail_level) for e in report.findings) else EXIT_CLEAN
+
+
+def lint(sources: Sources, *, options: Options | None = None,
+         catalog_objects: Iterable[Mapping[str, Any]] = ()) -> Report:
+    """Check every object read: NADs with evaluate_nad, pods and pod templates with evaluate_pod."""
+    options = options or Options()
+    catalog = MemoryCatalog.from_objects([*(o.obj for o in sources.objects), *catalog_objects])
+    objects: list[ObjectRef] = []
+    entries: list[Entry] = []
+    mutations: list[MutationEntry] = []
+    errors: list[SourceError] = list(sources.errors)
+    with without_cyclic_gc():  # the sources' node trees stay alive; see without_cyclic_gc
+        for source in sources.objects:
+            try:
+                checked = _check_object(source, catalog=catalog, options=options)
+            except Exception as exc:  # a rule-engine bug must not hide the other objects' results
+                errors.append(SourceError(source.file, source.line, 0,
+                                          f"internal error while checking {source.kind} {source.name}: {exc!r}"))
+                continue
+            for ref, found, patch in checked:
+                objects.append(ref)
+                entries.extend(found)
+                if patch is not None:
+                    mutations.append(patch)
+    return Report(files=sources.files, objects=tuple(objects), findings=tuple(entries),
+                  mutations=tuple(mutations) if options.show_mutations else None, input_errors=tuple(errors))
+
+
+_Checked = tuple[ObjectRef, list[Entry], MutationEntry | None]
+
+
+def _check_object(source: SourceObject, *, catalog: NadCatalog, options: Options) -> list[_Checked]:
+    if source.kind == NAD_KIND:
+        ref = ObjectRef(source.file, source.line, source.kind, source.namespace or "default", source.name)
+        verdict = evaluate_nad(source.obj, policy=options.policy)
+        return [(ref, _entries(source, ref, verdict.findings), None)]
+    return [_check_target(source, target, catalog=catalog, options=options) for target in pod_targets(source.obj)]
+
+
+def _check_target(source: SourceObject, target: PodTarget, *, catalog: NadCatalog, options: Options) -> _Checked:
+    ref = ObjectRef(source.file, source.line, target.kind, target.namespace or "default",
+                    target.name or source.name)
+    verdict = evaluate_pod(target.pod, catalog=catalog, policy=options.policy, namespace=target.namespace,
+                           path_prefix=target.path_prefix)
+    findings = verdict.findings if options.strict else _downgrade_missing(verdict.findings, catalog)
+    entries = _entries(source, ref, findings)
+    patch: MutationEntry | None = None
+    if options.show_mutations and verdict.mutations and not any(e.severity == "error" for e in entries):
+        ops = prefix_patch(make_patch(target.pod, verdict.mutations), target.path_prefix)
+        patch = MutationEntry(ref.file, ref.line, ref.kind, ref.namespace, ref.name, tuple(ops))
+    return ref, entries, patch
+
+
+def _entries(source: SourceObject, ref: ObjectRef, findings: Sequence[Finding]) -> list[Entry]:
+    if not findings:
+        return []
+    lines = source.lines_of([f.path for f in findings])
+    return [
+        Entry(ref.file, line, ref.kind, ref.namespace, ref.name, f.rule, f.severity, f.path, f.message, f.hint)
+        for f, line in zip(findings, lines, strict=True)
+    ]
+
+
+def _downgrade_missing(findings: Sequence[Finding], catalog: NadCatalog) -> tuple[Finding, ...]:
+    """A reference to a NAD that the catalog has in no namespace is a warning (lint cannot see the cluster)."""
+    return tuple(
+        replace(f, severity="warning")
+        if f.severity == "error" and f.unresolved and not catalog.namespaces_of(f.unresolved.rpartition("/")[2])
+        else f
+        for f in findings
+    )
+
+
+def prefix_patch(ops: Sequence[Mapping[str, Any]], path_prefix: str) -> list[dict[str, Any]]:
+    """Re-root a pod's JSONPatch at its template inside a workload ("spec.template." -> "/spec/template")."""
+    pointer = "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in path_prefix.split(".") if part)
+    if not pointer:
+        return [dict(op) for op in ops]
+    return [
+        {key: (pointer + value if key in ("path", "from") and isinstance(value, str) else value)
+         for key, value in op.items()}
+        for op in ops
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m webhook.lint`: the same as `netweave lint`."""
+    parser = argparse.ArgumentParser(prog="netweave lint")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["Format", "Options", "add_arguments", "exit_code", "lint", "load_policy", "run"]
