@@ -23,8 +23,33 @@ def make_patch(pod: Mapping[str, Any], mutations: Sequence[Mutation]) -> list[di
     """The JSONPatch that turns the pod into its mutated form ([] when nothing changes)."""
     if not mutations:
         return []
-    ops: list[dict[str, Any]] = jsonpatch.make_patch(dict(pod), apply_mutations(pod, mutations)).patch
+    view = _mutable_view(pod)
+    ops: list[dict[str, Any]] = jsonpatch.make_patch(view, apply_mutations(view, mutations)).patch
     return ops
+
+
+def _mutable_view(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a pod that mutations can touch, at their real paths; everything else left out.
+
+    `make_patch` copies and diffs what it is given; a real pod carries managedFields and the last-applied
+    annotation, which made the copy and diff most of an admission's cost. Every path a mutation writes
+    (metadata.annotations, spec.containers[i].resources, spec.nodeSelector) is present in the view exactly when
+    it is present in the pod, so the ops are the same as for the whole pod.
+    """
+    view: dict[str, Any] = {}
+    metadata = pod.get("metadata")
+    if isinstance(metadata, Mapping):
+        view["metadata"] = {k: metadata[k] for k in ("annotations",) if k in metadata}
+    spec = pod.get("spec")
+    if isinstance(spec, Mapping):
+        view["spec"] = {k: spec[k] for k in ("nodeSelector",) if k in spec}
+        containers = spec.get("containers")
+        if isinstance(containers, list):
+            view["spec"]["containers"] = [
+                {k: c[k] for k in ("resources",) if k in c} if isinstance(c, Mapping) else c for c in containers]
+        elif "containers" in spec:
+            view["spec"]["containers"] = containers
+    return view
 
 
 def _child(parent: dict[str, Any] | None, key: str) -> dict[str, Any] | None:

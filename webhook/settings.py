@@ -94,7 +94,7 @@ def _convert(name: str, raw: str) -> Any:
         if kind == "bool":
             return raw.strip().lower() in {"1", "true", "yes", "on"}
     except ValueError as err:
-        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r}: expected a {kind}") from err
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r}: expected a number ({kind})") from err
     if "Path" in str(kind):
         return Path(raw)
     return raw

@@ -1,0 +1,141 @@
+"""Which checks admission runs for each kind and operation (pure, on the captured AdmissionReviews)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import jsonpatch
+import pytest
+
+from cni.spec import parse_nad
+from tests.paths import FIXTURES
+from webhook.admission import admit
+from webhook.catalog import MemoryCatalog
+from webhook.engine import evaluate_pod
+from webhook.patch import apply_mutations
+from webhook.policy import Policy
+from webhook.review import decode_review
+
+CATALOG = MemoryCatalog.from_directory(FIXTURES / "manifests" / "nads.yaml")
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+
+
+def raw(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((FIXTURES / "admission" / name).read_text())
+    return doc
+
+
+def run(doc: dict[str, Any], *, mutate: bool = True, policy: Policy | None = None) -> Any:
+    return admit(decode_review(json.dumps(doc).encode()), catalog=CATALOG, policy=policy or Policy(), mutate=mutate)
+
+
+def test_plain_pod_takes_the_fast_path() -> None:
+    result = run(raw("014-create-pod-plain.json"))
+    assert (result.decision.allowed, result.checked, result.decision.patch) == (True, False, ())
+
+
+def test_status_subresource_is_not_ours() -> None:
+    doc = raw("012-create-pod-eth0-conflict.json")
+    doc["request"]["subResource"] = "status"
+    assert run(doc).decision.allowed is True
+
+
+def test_pod_update_without_network_change_is_allowed() -> None:
+    doc = raw("018-update-pod-samplepod.json")
+    doc["request"]["object"] = copy.deepcopy(doc["request"]["oldObject"])
+    doc["request"]["object"]["metadata"]["labels"] = {"new": "label"}
+    result = run(doc)
+    assert (result.decision.allowed, result.findings) == (True, ())
+
+
+@pytest.mark.parametrize(("new", "was"), [
+    pytest.param(None, "'macvlan-conf'", id="removed"),
+    pytest.param("ip-192", "'macvlan-conf'", id="replaced"),
+])
+def test_pod_update_network_change_is_denied(new: str | None, was: str) -> None:
+    doc = raw("018-update-pod-samplepod.json")
+    annotations = doc["request"]["object"]["metadata"]["annotations"]
+    if new is None:
+        del annotations[NETWORKS]
+    else:
+        annotations[NETWORKS] = new
+    (error,) = run(doc).decision.errors
+    assert f"(was {was}, now " in error and error.endswith("[networks-immutable]")
+
+
+def test_networks_immutable_can_be_turned_off_by_policy() -> None:
+    policy = Policy.from_mapping({"rules": {"networks-immutable": "off"}}, source="test")
+    assert run(raw("018-update-pod-samplepod.json"), policy=policy).decision.allowed is True
+
+
+def test_workload_update_with_unchanged_template_skips_the_rules() -> None:
+    doc = raw("019-create-deployment-web-dual.json")  # an invalid template (eth0)
+    doc["request"]["operation"] = "UPDATE"
+    doc["request"]["oldObject"] = copy.deepcopy(doc["request"]["object"])
+    doc["request"]["object"]["spec"]["replicas"] = 5
+    result = run(doc)
+    assert (result.decision.allowed, result.checked) == (True, False)
+
+
+def test_templates_are_never_patched() -> None:
+    result = run(raw("026-update-deployment-web-dual.json"))  # the engine would canonicalise the annotation
+    assert (result.decision.allowed, result.decision.patch) == (True, ())
+
+
+def test_validate_endpoint_never_patches() -> None:
+    assert run(raw("009-create-pod-samplepod.json"), mutate=False).decision.patch == ()
+    assert run(raw("009-create-pod-samplepod.json"), mutate=True).decision.patch != ()
+
+
+def test_dry_run_is_decided_like_a_real_request() -> None:
+    doc = raw("017-create-pod-dryrun-pod.json")
+    real = copy.deepcopy(doc)
+    real["request"]["dryRun"] = False
+    assert run(doc).decision == run(real).decision
+
+
+def test_other_kinds_are_allowed() -> None:
+    doc = raw("009-create-pod-samplepod.json")
+    doc["request"]["kind"] = {"group": "", "version": "v1", "kind": "ConfigMap"}
+    assert run(doc).decision.allowed is True
+
+
+def nad_with_selector() -> dict[str, Any]:
+    return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": "dpu-net", "namespace": "default",
+                         "annotations": {"k8s.v1.cni.cncf.io/resourceName": "example.com/dpu",
+                                         "k8s.v1.cni.cncf.io/nodeSelector": "dpu=true"}},
+            "spec": {"config": '{"cniVersion":"0.3.1","type":"macvlan","master":"eth0"}'}}
+
+
+def pod_cases() -> list[Any]:
+    cases = [pytest.param(raw(n), id=n[4:-5]) for n in sorted(p.name for p in (FIXTURES / "admission").glob(
+        "*-create-pod-*.json"))]
+    no_resources = raw("006-create-pod-nginx2-calico-ovn.json")
+    del no_resources["request"]["object"]["spec"]["containers"][0]["resources"]
+    cases.append(pytest.param(no_resources, id="resources-added"))
+    for selector in (None, {"zone": "a"}):
+        doc = raw("009-create-pod-samplepod.json")
+        doc["request"]["object"]["metadata"]["annotations"][NETWORKS] = "dpu-net"
+        spec = doc["request"]["object"]["spec"]
+        spec.pop("nodeSelector", None)
+        if selector is not None:
+            spec["nodeSelector"] = selector
+        cases.append(pytest.param(doc, id=f"node-selector-{'merged' if selector else 'added'}"))
+    return cases
+
+
+@pytest.mark.parametrize("doc", pod_cases())
+def test_patch_from_the_mutable_view_equals_applying_every_mutation(doc: dict[str, Any]) -> None:
+    catalog = MemoryCatalog([*CATALOG, parse_nad(nad_with_selector())])
+    review = decode_review(json.dumps(doc).encode())
+    result = admit(review, catalog=catalog, policy=Policy(), mutate=True)
+    pod = doc["request"]["object"]
+    verdict = evaluate_pod(pod, catalog=catalog, policy=Policy(), namespace=review.namespace)
+    if not verdict.allowed:
+        assert result.decision.patch == ()
+        return
+    assert result.decision.patch or not verdict.mutations
+    assert jsonpatch.apply_patch(pod, list(result.decision.patch)) == apply_mutations(pod, verdict.mutations)

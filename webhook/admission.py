@@ -1,0 +1,144 @@
+"""What admission decides for one review (pure): which checks run for each kind and operation, and the patch.
+
+Pod CREATE: every rule, and a JSONPatch (mutating endpoint only). Pod UPDATE: the network annotations are
+immutable. Workload CREATE/UPDATE: the rules over each pod template, never a patch. NAD CREATE/UPDATE:
+`evaluate_nad`. Everything else is allowed untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cni.spec import DEFAULT_NETWORK_ANNOTATION, NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
+from webhook.catalog import NadCatalog
+from webhook.engine import evaluate_nad, evaluate_pod
+from webhook.findings import Finding, Verdict
+from webhook.patch import make_patch
+from webhook.policy import Policy
+from webhook.review import ALLOW, Decision, Review
+from webhook.workloads import TEMPLATE_PATHS, pod_targets
+
+NAD_GROUP = "k8s.cni.cncf.io"
+WORKLOAD_GROUPS: Mapping[str, str] = {
+    "Deployment": "apps", "StatefulSet": "apps", "DaemonSet": "apps", "ReplicaSet": "apps",
+    "Job": "batch", "CronJob": "batch",
+}
+IMMUTABLE_ANNOTATIONS = (NETWORKS_ANNOTATION, DEFAULT_NETWORK_ANNOTATION)
+# A rule of this module, not of the engine: policy can turn it down (e.g. once hot-plug is supported).
+NETWORKS_IMMUTABLE = "networks-immutable"
+_WATCHED = (NETWORKS_ANNOTATION, DEFAULT_NETWORK_ANNOTATION, NETWORK_STATUS_ANNOTATION)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A decision and the findings behind it (for metrics and logs)."""
+
+    decision: Decision
+    findings: tuple[Finding, ...] = ()
+    checked: bool = False  # False when the fast path allowed the object without running the rules
+
+
+def admit(review: Review, *, catalog: NadCatalog, policy: Policy, mutate: bool) -> Admission:
+    """The decision for one review; ``mutate`` False (the validating endpoint) never returns a patch."""
+    obj = review.object
+    if obj is None or review.sub_resource or review.operation not in ("CREATE", "UPDATE"):
+        return Admission(ALLOW)
+    kind, group = review.kind.kind, review.kind.group
+    if kind == "Pod" and group == "":
+        if review.operation == "CREATE":
+            return _pod_create(review, obj, catalog=catalog, policy=policy, mutate=mutate)
+        return _pod_update(obj, review.old_object, policy=policy)
+    if WORKLOAD_GROUPS.get(kind) == group:
+        return _workload(review, obj, catalog=catalog, policy=policy)
+    if kind == "NetworkAttachmentDefinition" and group == NAD_GROUP:
+        return _from_verdict(evaluate_nad(obj, policy=policy), patch=())
+    return Admission(ALLOW)
+
+
+def _pod_create(review: Review, pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy,
+                mutate: bool) -> Admission:
+    if not _has_network_annotations(pod):
+        return Admission(ALLOW)
+    verdict = evaluate_pod(pod, catalog=catalog, policy=policy, namespace=review.namespace)
+    patch: Sequence[Mapping[str, Any]] = ()
+    if mutate and verdict.allowed and verdict.mutations:
+        patch = make_patch(pod, verdict.mutations)
+    return _from_verdict(verdict, patch=patch)
+
+
+def _pod_update(pod: Mapping[str, Any], old: Mapping[str, Any] | None, *, policy: Policy) -> Admission:
+    level = policy.level(NETWORKS_IMMUTABLE, "error")
+    if old is None or level == "off":
+        return Admission(ALLOW)
+    new_annotations, old_annotations = _annotations(pod), _annotations(old)
+    findings = tuple(
+        Finding(
+            NETWORKS_IMMUTABLE,
+            f'metadata.annotations["{key}"]',
+            f'metadata.annotations["{key}"]: the pod\'s networks cannot change after it is created '
+            f"(was {_shown(old_annotations.get(key))}, now {_shown(new_annotations.get(key))})",
+            "delete and recreate the pod, or change the networks in its Deployment/StatefulSet template",
+            "warning" if level == "warning" else "error",
+        )
+        for key in IMMUTABLE_ANNOTATIONS
+        if new_annotations.get(key) != old_annotations.get(key)
+    )
+    return _from_verdict(Verdict(findings), patch=(), checked=True)
+
+
+def _workload(review: Review, obj: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy) -> Admission:
+    if review.operation == "UPDATE" and review.old_object is not None and _template(obj) == _template(
+            review.old_object):
+        return Admission(ALLOW)  # scale, rollout status, labels: the pods do not change
+    findings: list[Finding] = []
+    errors: list[str] = []
+    warnings: list[str] = []
+    for target in pod_targets(obj):
+        if not _has_network_annotations(target.pod):
+            continue
+        verdict = evaluate_pod(target.pod, catalog=catalog, policy=policy,
+                               namespace=review.namespace or target.namespace, path_prefix=target.path_prefix)
+        findings.extend(verdict.findings)
+        # The messages name the annotation; say which pod template it is in ("spec.template: networks[0] ...").
+        where = target.path_prefix.rstrip(".")
+        errors.extend(f"{where}: {f.text()}" for f in verdict.errors)
+        warnings.extend(f"{where}: {f.text()}" for f in verdict.warnings)
+    decision = Decision(allowed=not errors, errors=tuple(errors), warnings=tuple(warnings))
+    return Admission(decision, tuple(findings), checked=True)
+
+
+def _from_verdict(verdict: Verdict, *, patch: Sequence[Mapping[str, Any]], checked: bool = True) -> Admission:
+    decision = Decision(
+        allowed=verdict.allowed,
+        errors=tuple(f.text() for f in verdict.errors),
+        warnings=tuple(f.text() for f in verdict.warnings),
+        patch=tuple(patch),
+    )
+    return Admission(decision, verdict.findings, checked)
+
+
+def _has_network_annotations(pod: Mapping[str, Any]) -> bool:
+    annotations = _annotations(pod)
+    return any(key in annotations for key in _WATCHED)
+
+
+def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    return annotations if isinstance(annotations, Mapping) else {}
+
+
+def _template(obj: Mapping[str, Any]) -> Any:
+    node: Any = obj
+    for key in TEMPLATE_PATHS.get(str(obj.get("kind")), ()):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unset"
+    text = str(value)
+    return repr(text if len(text) <= 80 else text[:77] + "...")

@@ -1,0 +1,315 @@
+"""The NAD catalog backed by the cluster: list + watch over all namespaces with the official kubernetes client.
+
+A background thread lists (paged), then watches from the list's resourceVersion (with bookmarks), resumes from
+the last resourceVersion when a watch ends, relists on 410 Gone, and relists with exponential backoff on any
+other error. Every change swaps in a new immutable `Snapshot`; admission reads `snapshot()` and never calls the
+API. Ready (`state().synced`) once the first list has been applied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cni.spec import Nad, parse_nad
+from webhook.metrics import CatalogState
+
+logger = logging.getLogger(__name__)
+
+GROUP, VERSION, PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
+HTTP_GONE = 410
+CONNECT_TIMEOUT = 10.0
+LIST_TIMEOUT = 60.0
+
+ApiClientFactory = Callable[[], Any]
+
+
+class WatchExpired(Exception):
+    """410 Gone: the resourceVersion is too old (compacted); the only way on is a fresh list."""
+
+
+class WatchFailed(Exception):
+    """The watch stream carried an ERROR event other than 410."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential delay between attempts after consecutive failures."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    factor: float = 2.0
+
+    def delay(self, failures: int) -> float:
+        if failures <= 0:
+            return 0.0
+        return float(min(self.maximum, self.initial * self.factor ** (failures - 1)))
+
+
+class Snapshot:
+    """An immutable NadCatalog: NADs by (namespace, name) and the namespaces of each name."""
+
+    __slots__ = ("_by_key", "_by_name")
+
+    def __init__(self, by_key: Mapping[tuple[str, str], Nad], by_name: Mapping[str, tuple[str, ...]]) -> None:
+        self._by_key = by_key
+        self._by_name = by_name
+
+    @classmethod
+    def of(cls, nads: Iterable[Nad]) -> Snapshot:
+        by_key = {(nad.namespace, nad.name): nad for nad in nads}
+        by_name: dict[str, list[str]] = {}
+        for namespace, name in sorted(by_key):
+            by_name.setdefault(name, []).append(namespace)
+        return cls(by_key, {name: tuple(spaces) for name, spaces in by_name.items()})
+
+    def with_nad(self, nad: Nad) -> Snapshot:
+        by_key = dict(self._by_key)
+        by_key[(nad.namespace, nad.name)] = nad
+        return self._changed(by_key, nad.name)
+
+    def without(self, namespace: str, name: str) -> Snapshot:
+        if (namespace, name) not in self._by_key:
+            return self
+        by_key = dict(self._by_key)
+        del by_key[(namespace, name)]
+        return self._changed(by_key, name)
+
+    def _changed(self, by_key: dict[tuple[str, str], Nad], name: str) -> Snapshot:
+        by_name = dict(self._by_name)
+        spaces = tuple(sorted(ns for (ns, n) in by_key if n == name))
+        if spaces:
+            by_name[name] = spaces
+        else:
+            by_name.pop(name, None)
+        return Snapshot(by_key, by_name)
+
+    def get(self, namespace: str, name: str) -> Nad | None:
+        return self._by_key.get((namespace, name))
+
+    def namespaces_of(self, name: str) -> tuple[str, ...]:
+        return self._by_name.get(name, ())
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def keys(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(self._by_key))
+
+
+def api_client_factory(kubeconfig: Path | None) -> ApiClientFactory:
+    """A factory of kubernetes ApiClients: the kubeconfig file, else in-cluster, else the default kubeconfig."""
+
+    def build() -> Any:
+        from kubernetes import client, config
+
+        if kubeconfig is not None:
+            return config.new_client_from_config(config_file=str(kubeconfig))
+        configuration = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            return config.new_client_from_config()
+        return client.ApiClient(configuration)
+
+    return build
+
+
+class ClusterCatalog:
+    """A NAD catalog source kept in sync with the cluster by a background list + watch thread."""
+
+    def __init__(self, client_factory: ApiClientFactory, *, page_size: int = 500, watch_timeout: int = 300,
+                 backoff: Backoff | None = None, min_watch_seconds: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._factory = client_factory
+        self._page_size = page_size
+        self._watch_timeout = watch_timeout
+        self._backoff = backoff or Backoff()
+        self._min_watch_seconds = min_watch_seconds
+        self._clock = clock
+        self._snapshot = Snapshot.of(())
+        self._synced = threading.Event()
+        self._last_sync: float | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._response: Any = None  # the open watch stream, so stop() can cut it
+        self._response_lock = threading.Lock()
+        self._api: Any = None
+        self.lists = 0  # full lists done (a relist after 410 or an error counts)
+
+    # -- the NadCatalog source the app reads (never blocks, never calls the API) --------------------------------
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def state(self) -> CatalogState:
+        return CatalogState(size=len(self._snapshot), synced=self._synced.is_set(), last_sync=self._last_sync)
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self.run, name="nad-catalog", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        with self._response_lock:
+            if self._response is not None:
+                _shutdown(self._response)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run(self) -> None:
+        """List, then watch; forever until stop(). Errors are logged here, where they are handled."""
+        rv: str | None = None
+        failures = 0  # consecutive failed rounds: the backoff exponent
+        expired = 0  # consecutive 410s: the first relists at once, repeated ones back off
+        while not self._stopping.is_set():
+            try:
+                if rv is None:
+                    rv = self.relist()
+                rv, events, seconds = self.watch(rv)
+                expired = 0
+                quick_empty = events == 0 and seconds < self._min_watch_seconds
+                failures = failures + 1 if quick_empty else 0
+            except WatchExpired as err:
+                logger.info("NAD watch expired (%s); relisting", err)
+                rv = None
+                expired += 1
+                failures = expired - 1
+            except Exception as err:
+                if self._stopping.is_set():
+                    break
+                failures += 1
+                rv = None
+                logger.warning("NAD catalog sync failed; relisting in %.1fs: %s",
+                               self._backoff.delay(failures), _describe(err),
+                               extra={"failures": failures, "nads": len(self._snapshot)})
+            self._stopping.wait(self._backoff.delay(failures))
+
+    # -- one list, one watch -----------------------------------------------------------------------------------
+    def _custom(self) -> Any:
+        from kubernetes import client
+
+        if self._api is None:
+            self._api = client.CustomObjectsApi(self._factory())
+        return self._api
+
+    def relist(self) -> str:
+        """List every NAD (paged) and swap in a fresh snapshot; returns the list's resourceVersion."""
+        from kubernetes.client.exceptions import ApiException
+
+        items: list[Mapping[str, Any]] = []
+        token: str | None = None
+        rv = ""
+        while True:
+            try:
+                page = self._custom().list_cluster_custom_object(
+                    GROUP, VERSION, PLURAL, limit=self._page_size, _continue=token,
+                    _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
+            except ApiException as err:
+                if err.status == HTTP_GONE:  # the continue token expired: start over
+                    raise WatchExpired("list continue token expired") from err
+                raise
+            items.extend(page.get("items") or [])
+            metadata = page.get("metadata") or {}
+            rv = rv or str(metadata.get("resourceVersion") or "")
+            token = metadata.get("continue") or None
+            if token is None:
+                break
+        self._snapshot = Snapshot.of(parse_nad(obj) for obj in items if _named(obj))
+        self._mark_synced()
+        self.lists += 1
+        logger.info("NAD catalog listed", extra={"nads": len(self._snapshot), "resource_version": rv})
+        return rv
+
+    def watch(self, rv: str) -> tuple[str, int, float]:
+        """Apply watch events from ``rv`` until the stream ends; returns (last rv, events, seconds)."""
+        started = time.monotonic()
+        response = self._custom().list_cluster_custom_object(
+            GROUP, VERSION, PLURAL, watch=True, resource_version=rv, allow_watch_bookmarks=True,
+            timeout_seconds=self._watch_timeout, _preload_content=False,
+            _request_timeout=(CONNECT_TIMEOUT, self._watch_timeout + 30))
+        with self._response_lock:
+            self._response = response
+        if self._stopping.is_set():
+            _shutdown(response)
+        events = 0
+        try:
+            for line in _lines(response):
+                rv = self._apply(json.loads(line), rv)
+                events += 1
+        finally:
+            with self._response_lock:
+                self._response = None
+            response.release_conn()
+        return rv, events, time.monotonic() - started
+
+    def _apply(self, event: Mapping[str, Any], rv: str) -> str:
+        kind, obj = event.get("type"), event.get("object")
+        if not isinstance(obj, Mapping):
+            raise WatchFailed(f"watch event without an object: {str(event)[:200]}")
+        if kind == "ERROR":
+            if obj.get("code") == HTTP_GONE:
+                raise WatchExpired(str(obj.get("message") or "410 Gone"))
+            raise WatchFailed(f"watch ERROR {obj.get('code')} {obj.get('reason')}: {obj.get('message')}")
+        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+        assert isinstance(metadata, Mapping)
+        new_rv = str(metadata.get("resourceVersion") or rv)
+        if kind in ("ADDED", "MODIFIED") and _named(obj):
+            self._snapshot = self._snapshot.with_nad(parse_nad(obj))
+        elif kind == "DELETED" and _named(obj):
+            self._snapshot = self._snapshot.without(str(metadata.get("namespace") or "default"), str(metadata["name"]))
+        elif kind != "BOOKMARK":
+            logger.warning("ignored a NAD watch event of type %r", kind)
+            return new_rv
+        self._mark_synced()
+        return new_rv
+
+    def _mark_synced(self) -> None:
+        self._last_sync = self._clock()
+        self._synced.set()
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    """The newline-delimited JSON events of a watch response body, as they arrive."""
+    pending = b""
+    for chunk in response.stream(amt=None, decode_content=True):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
+
+
+def _named(obj: Mapping[str, Any]) -> bool:
+    metadata = obj.get("metadata")
+    return isinstance(metadata, Mapping) and isinstance(metadata.get("name"), str) and bool(metadata["name"])
+
+
+def _shutdown(response: Any) -> None:
+    try:
+        response.shutdown()
+    except Exception as err:  # best effort: the thread also sees the stop flag
+        logger.debug("could not cut the watch stream: %s", err)
+
+
+def _describe(err: Exception) -> str:
+    status = getattr(err, "status", None)
+    reason = getattr(err, "reason", None)
+    if status is not None:
+        return f"HTTP {status} {reason or ''}".strip()
+    return f"{type(err).__name__}: {err}"
