@@ -47,6 +47,10 @@ class NetConf:
     subnets: tuple[IPNetwork, ...]
     gateways: tuple[IPAddress, ...]
     raw: Mapping[str, Any]
+    # Derived once at parse time: admission asks these for every attachment of every pod.
+    capabilities: frozenset[str] = frozenset()   # declared by any plugin
+    plugin_types: frozenset[str] = frozenset()
+    ipam_types: frozenset[str] = frozenset()
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -109,7 +113,10 @@ def netconf_from_mapping(data: Any, *, path: str = CONFIG_PATH) -> tuple[NetConf
     subnets, gateways = _ipam_facts(plugins)
     name = data.get("name") if isinstance(data.get("name"), str) else None
     version = data.get("cniVersion") if isinstance(data.get("cniVersion"), str) else None
-    conf = NetConf(name, version, tuple(plugins), is_list, subnets, gateways, data)
+    conf = NetConf(name, version, tuple(plugins), is_list, subnets, gateways, data,
+                   capabilities=frozenset().union(*(p.capabilities for p in plugins)),
+                   plugin_types=frozenset(p.type for p in plugins),
+                   ipam_types=frozenset(p.ipam_type for p in plugins if p.ipam_type))
     return conf, tuple(problems)
 
 

@@ -207,6 +207,8 @@ _FIELDS: dict[str, tuple[str, _Check, str]] = {
     "interfaceRequest": ("interface", _is_str, "a string"),
 }
 
+_LEGACY = frozenset({"interfaceRequest", "deviceID"})
+
 # Reserved keys people write by mistake, and the key they meant.
 _LIKELY_MEANT = {
     "ip": "ips", "ipAddress": "ips", "ipaddress": "ips", "default_route": "default-route",
@@ -227,7 +229,9 @@ def _parse_element(item: Any, index: int, path: str) -> tuple[NetworkSelection |
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in item.items():
-        problems.extend(_read_key(key, value, f"{path}.{key}", values, extra, item))
+        found = _read_key(key, value, path, values, extra, item)
+        if found:
+            problems.extend(found)
     problems.extend(_check_nested(values, path))
     name = values.get("name")
     if name is None:
@@ -253,9 +257,13 @@ def _parse_element(item: Any, index: int, path: str) -> tuple[NetworkSelection |
     return _build(values, extra, index), problems
 
 
-def _read_key(key: str, value: Any, path: str, values: dict[str, Any], extra: dict[str, Any],
+def _read_key(key: str, value: Any, element_path: str, values: dict[str, Any], extra: dict[str, Any],
               item: Mapping[str, Any]) -> list[Problem]:
     spec = _FIELDS.get(key)
+    if spec is not None and spec[1](value) and key not in _LEGACY:
+        values[spec[0]] = value  # the common case, kept cheap: admission parses every element of every pod
+        return []
+    path = f"{element_path}.{key}"
     if spec is None:
         if "." in key:  # NPWG: implementation-specific keys are reverse-DNS
             extra[key] = value
@@ -302,24 +310,24 @@ def _check_nested(values: Mapping[str, Any], path: str) -> list[Problem]:
     return problems
 
 
-def _build(values: Mapping[str, Any], extra: Mapping[str, Any], index: int) -> NetworkSelection:
-    def tup(key: str) -> tuple[Any, ...] | None:
-        value = values.get(key)
-        return tuple(value) if value is not None else None
+def _tuple(value: list[Any] | None) -> tuple[Any, ...] | None:
+    return tuple(value) if value is not None else None
 
+
+def _build(values: Mapping[str, Any], extra: Mapping[str, Any], index: int) -> NetworkSelection:
     return NetworkSelection(
         name=values["name"],
         namespace=values.get("namespace"),
         interface=values.get("interface"),
-        ips=tup("ips"),
+        ips=_tuple(values.get("ips")),
         mac=values.get("mac"),
-        default_route=tup("default_route"),
+        default_route=_tuple(values.get("default_route")),
         cni_args=values.get("cni_args"),
-        port_mappings=tup("port_mappings"),
+        port_mappings=_tuple(values.get("port_mappings")),
         bandwidth=values.get("bandwidth"),
         infiniband_guid=values.get("infiniband_guid"),
         ipam_claim_reference=values.get("ipam_claim_reference"),
         device_id=values.get("device_id"),
-        extra=dict(extra),
+        extra=extra,
         index=index,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import combinations
 
+from cni.spec import IPNetwork
 from webhook.rules.base import Attachment, Issue, PodContext
 
 
@@ -71,16 +72,17 @@ def default_network_override(ctx: PodContext) -> Iterator[Issue]:
 
 
 def subnet_overlap(ctx: PodContext) -> Iterator[Issue]:
-    networks = [(att, att.nad.key, att.nad.config.subnets) for att in ctx.all_attachments
-                if att.nad is not None and att.nad.config is not None and att.nad.config.subnets]
-    reported: set[tuple[str, str]] = set()
-    for (first, first_key, first_subnets), (second, second_key, second_subnets) in combinations(networks, 2):
-        if first_key == second_key or (first_key, second_key) in reported:
+    # Each distinct NAD once, its subnets as integer spans: this rule runs on every admission.
+    networks: dict[str, tuple[Attachment, list[tuple[int, int, int, IPNetwork]]]] = {}
+    for att in ctx.all_attachments:
+        if att.nad is None or att.nad.config is None or not att.nad.config.subnets or att.nad.key in networks:
             continue
-        for a in first_subnets:
-            clash = next((b for b in second_subnets if a.version == b.version and a.overlaps(b)), None)
-            if clash is not None:
-                reported.add((first_key, second_key))
-                yield Issue(second.path, f"{second.label}: subnet {clash} overlaps {a} of {first.label}",
-                            "routes to the overlapping range become ambiguous; use disjoint subnets")
-                break
+        spans: list[tuple[int, int, int, IPNetwork]] = [
+            (s.version, int(s.network_address), int(s.broadcast_address), s) for s in att.nad.config.subnets]
+        networks[att.nad.key] = (att, spans)
+    for (first, first_spans), (second, second_spans) in combinations(networks.values(), 2):
+        clash = next(((a, b) for a in first_spans for b in second_spans
+                      if a[0] == b[0] and a[1] <= b[2] and b[1] <= a[2]), None)
+        if clash is not None:
+            yield Issue(second.path, f"{second.label}: subnet {clash[1][3]} overlaps {clash[0][3]} of {first.label}",
+                        "routes to the overlapping range become ambiguous; use disjoint subnets")

@@ -68,9 +68,7 @@ def _missing(att: Attachment) -> Iterator[tuple[str, str, str]]:
     conf = att.nad.config if att.nad is not None else None
     if conf is None:
         return
-    caps = frozenset().union(*(p.capabilities for p in conf.plugins))
-    types = {p.type for p in conf.plugins}
-    ipam_types = {p.ipam_type for p in conf.plugins if p.ipam_type}
+    caps, types, ipam_types = conf.capabilities, conf.plugin_types, conf.ipam_types
     sel = att.selection
     if sel.ips is not None and "ips" not in caps and not ipam_types & IP_ARG_IPAM:
         yield "ips", 'the "ips" capability', 'declare "capabilities": {"ips": true} on a plugin that supports it'
