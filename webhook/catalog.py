@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -70,8 +70,22 @@ class MemoryCatalog:
     def __len__(self) -> int:
         return len(self._by_key)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Nad]:
         return iter(self._by_key.values())
+
+    def keys(self) -> tuple[tuple[str, str], ...]:
+        """(namespace, name) of every NAD, sorted."""
+        return tuple(sorted(self._by_key))
+
+    def with_nad(self, nad: Nad) -> MemoryCatalog:
+        """A new catalog with this NAD added or replaced; this one is unchanged (watchers swap snapshots)."""
+        return MemoryCatalog([*(n for key, n in self._by_key.items() if key != (nad.namespace, nad.name)), nad])
+
+    def without(self, namespace: str, name: str) -> MemoryCatalog:
+        """A new catalog without this NAD (this one when it was not there)."""
+        if (namespace, name) not in self._by_key:
+            return self
+        return MemoryCatalog(n for key, n in self._by_key.items() if key != (namespace, name))
 
 
 def load_documents(file: Path) -> list[Any]:

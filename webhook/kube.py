@@ -2,7 +2,7 @@
 
 A background thread lists (paged), then watches from the list's resourceVersion (with bookmarks), resumes from
 the last resourceVersion when a watch ends, relists on 410 Gone, and relists with exponential backoff on any
-other error. Every change swaps in a new immutable `Snapshot`; admission reads `snapshot()` and never calls the
+other error. Every change swaps in a new immutable `MemoryCatalog`; admission reads `snapshot()` and never calls the
 API. Ready (`state().synced`) once the first list has been applied.
 """
 
@@ -12,12 +12,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cni.spec import Nad, parse_nad
+from cni.spec import parse_nad
+from webhook.catalog import MemoryCatalog
 from webhook.metrics import CatalogState
 
 logger = logging.getLogger(__name__)
@@ -52,57 +53,6 @@ class Backoff:
         return float(min(self.maximum, self.initial * self.factor ** (failures - 1)))
 
 
-class Snapshot:
-    """An immutable NadCatalog: NADs by (namespace, name) and the namespaces of each name."""
-
-    __slots__ = ("_by_key", "_by_name")
-
-    def __init__(self, by_key: Mapping[tuple[str, str], Nad], by_name: Mapping[str, tuple[str, ...]]) -> None:
-        self._by_key = by_key
-        self._by_name = by_name
-
-    @classmethod
-    def of(cls, nads: Iterable[Nad]) -> Snapshot:
-        by_key = {(nad.namespace, nad.name): nad for nad in nads}
-        by_name: dict[str, list[str]] = {}
-        for namespace, name in sorted(by_key):
-            by_name.setdefault(name, []).append(namespace)
-        return cls(by_key, {name: tuple(spaces) for name, spaces in by_name.items()})
-
-    def with_nad(self, nad: Nad) -> Snapshot:
-        by_key = dict(self._by_key)
-        by_key[(nad.namespace, nad.name)] = nad
-        return self._changed(by_key, nad.name)
-
-    def without(self, namespace: str, name: str) -> Snapshot:
-        if (namespace, name) not in self._by_key:
-            return self
-        by_key = dict(self._by_key)
-        del by_key[(namespace, name)]
-        return self._changed(by_key, name)
-
-    def _changed(self, by_key: dict[tuple[str, str], Nad], name: str) -> Snapshot:
-        by_name = dict(self._by_name)
-        spaces = tuple(sorted(ns for (ns, n) in by_key if n == name))
-        if spaces:
-            by_name[name] = spaces
-        else:
-            by_name.pop(name, None)
-        return Snapshot(by_key, by_name)
-
-    def get(self, namespace: str, name: str) -> Nad | None:
-        return self._by_key.get((namespace, name))
-
-    def namespaces_of(self, name: str) -> tuple[str, ...]:
-        return self._by_name.get(name, ())
-
-    def __len__(self) -> int:
-        return len(self._by_key)
-
-    def keys(self) -> tuple[tuple[str, str], ...]:
-        return tuple(sorted(self._by_key))
-
-
 def api_client_factory(kubeconfig: Path | None) -> ApiClientFactory:
     """A factory of kubernetes ApiClients: the kubeconfig file, else in-cluster, else the default kubeconfig."""
 
@@ -133,7 +83,7 @@ class ClusterCatalog:
         self._backoff = backoff or Backoff()
         self._min_watch_seconds = min_watch_seconds
         self._clock = clock
-        self._snapshot = Snapshot.of(())
+        self._snapshot = MemoryCatalog()
         self._synced = threading.Event()
         self._last_sync: float | None = None
         self._stopping = threading.Event()
@@ -144,7 +94,7 @@ class ClusterCatalog:
         self.lists = 0  # full lists done (a relist after 410 or an error counts)
 
     # -- the NadCatalog source the app reads (never blocks, never calls the API) --------------------------------
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> MemoryCatalog:
         return self._snapshot
 
     def state(self) -> CatalogState:
@@ -228,7 +178,7 @@ class ClusterCatalog:
             token = metadata.get("continue") or None
             if token is None:
                 break
-        self._snapshot = Snapshot.of(parse_nad(obj) for obj in items if _named(obj))
+        self._snapshot = MemoryCatalog(parse_nad(obj) for obj in items if _named(obj))
         self._mark_synced()
         self.lists += 1
         logger.info("NAD catalog listed", extra={"nads": len(self._snapshot), "resource_version": rv})

@@ -57,3 +57,17 @@ TARGETS = [
 @pytest.mark.parametrize(("obj", "expected"), TARGETS)
 def test_pod_targets(obj: dict, expected: list[tuple[str, str]]) -> None:
     assert [(t.kind, t.path_prefix) for t in pod_targets(obj)] == expected
+
+
+def test_catalog_updates_return_new_catalogs() -> None:
+    from cni.spec import parse_nad
+
+    base = MemoryCatalog.from_directory(FIXTURES / "manifests")
+    moved = parse_nad({"kind": "NetworkAttachmentDefinition", "metadata": {"name": "calico-net", "namespace": "a"},
+                       "spec": {"config": '{"type": "calico"}'}})
+    added = base.with_nad(moved)
+    assert (len(base), len(added)) == (5, 6)
+    assert added.namespaces_of("calico-net") == ("a", "kube-system")
+    removed = added.without("kube-system", "calico-net")
+    assert removed.namespaces_of("calico-net") == ("a",) and len(removed) == 5
+    assert removed.without("nowhere", "x") is removed

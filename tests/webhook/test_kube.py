@@ -10,7 +10,8 @@ import pytest
 from kubernetes import client
 
 from tests.replay import ReplayServer
-from webhook.kube import Backoff, ClusterCatalog, Snapshot
+from webhook.catalog import MemoryCatalog
+from webhook.kube import Backoff, ClusterCatalog
 
 NADS_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
 LISTED = [("default", "ip-192"), ("default", "kube-ovn-vpc-network"), ("default", "macvlan-conf"),
@@ -185,7 +186,7 @@ def test_stop_cuts_an_open_watch(api: ReplayServer) -> None:
 def test_snapshot_keeps_namespaces_of_each_name_sorted() -> None:
     from cni.spec import parse_nad
 
-    snap = Snapshot.of(parse_nad(nad(ns, "n")) for ns in ("zz", "aa"))
+    snap = MemoryCatalog(parse_nad(nad(ns, "n")) for ns in ("zz", "aa"))
     assert snap.namespaces_of("n") == ("aa", "zz")
     assert snap.without("aa", "n").namespaces_of("n") == ("zz",)
     assert snap.without("zz", "n").without("aa", "n").namespaces_of("n") == ()
