@@ -23,29 +23,6 @@ JSON_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_URI = "https://github.com/netweave/netweave"
 
-# DESIGN.md §3: one line per rule id, used as SARIF rule metadata.
-RULE_DESCRIPTIONS: Mapping[str, str] = {
-    "annotation-syntax": "The networks annotation is neither a valid short-form list nor a JSON list of objects.",
-    "interface-name-invalid": "The interface name is not a valid Linux interface name.",
-    "interface-name-reserved": "The interface name is the primary interface (eth0) or lo.",
-    "interface-name-duplicate": "Two attachments get the same interface name.",
-    "default-route-conflict": "More than one attachment, or more than one gateway per family, sets the default route.",
-    "default-route-gateway": "The default-route gateway is not an IP address or lies outside the network's subnet.",
-    "network-not-found": "The referenced NetworkAttachmentDefinition does not exist.",
-    "network-namespace-forbidden": "The NetworkAttachmentDefinition is in another namespace and policy forbids it.",
-    "network-config-invalid": "The NetworkAttachmentDefinition spec.config is not a CNI config or conflist.",
-    "default-network-override": "The default-network annotation is missing, forbidden, multiple or sets interface.",
-    "static-ip": "A requested IP address is invalid, outside the subnet, duplicated or conflicts with a claim.",
-    "mac-address": "A requested MAC address is not a unicast 6-byte MAC, or is duplicated.",
-    "attachment-options": "Invalid portMappings, bandwidth or infiniband-guid in a network selection.",
-    "capability-missing": "A request that no plugin of the network can receive, so CNI would silently drop it.",
-    "device-resource": "The device resource that the network needs is missing or conflicts in the pod.",
-    "node-selector": "The node selector that the network needs is invalid or conflicts with the pod's.",
-    "network-status-spoof": "A user-supplied network-status annotation (only the CNI writes it).",
-    "subnet-overlap": "Two attachments' IPAM subnets overlap.",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class RuleInfo:
     """What SARIF says about a rule: id, default severity, one-line summary."""
@@ -53,12 +30,6 @@ class RuleInfo:
     id: str
     severity: Severity
     summary: str
-
-
-_WARNING_RULES = frozenset({"network-status-spoof", "subnet-overlap"})
-DEFAULT_RULES: tuple[RuleInfo, ...] = tuple(
-    RuleInfo(rule, "warning" if rule in _WARNING_RULES else "error", text) for rule, text in RULE_DESCRIPTIONS.items()
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +105,7 @@ def fails(entry: Entry, fail_level: Severity) -> bool:
 
 
 def render(report: Report, fmt: Format, *, fail_level: Severity = "error",
-           rules: Sequence[RuleInfo] = DEFAULT_RULES) -> str:
+           rules: Sequence[RuleInfo] = ()) -> str:
     """The report in the chosen format, ending with a newline. `rules` is the SARIF rule metadata."""
     renderers: Mapping[Format, Callable[[Report, Severity], str]] = {
         "text": lambda r, _: format_text(r),
@@ -226,7 +197,7 @@ def _rule_name(rule: str) -> str:
     return "".join(part.capitalize() for part in rule.split("-"))
 
 
-def sarif_document(report: Report, *, rules: Sequence[RuleInfo] = DEFAULT_RULES) -> dict[str, Any]:
+def sarif_document(report: Report, *, rules: Sequence[RuleInfo] = ()) -> dict[str, Any]:
     """SARIF 2.1.0: one run, metadata for every rule (and any rule id a finding names), one result per finding."""
     known = {info.id for info in rules}
     infos = [*rules, *(RuleInfo(rule, "error", rule) for rule in sorted({e.rule for e in report.findings} - known))]
@@ -236,7 +207,7 @@ def sarif_document(report: Report, *, rules: Sequence[RuleInfo] = DEFAULT_RULES)
             "id": info.id,
             "name": _rule_name(info.id),
             "shortDescription": {"text": info.summary},
-            "fullDescription": {"text": RULE_DESCRIPTIONS.get(info.id, info.summary)},
+            "fullDescription": {"text": info.summary},
             "defaultConfiguration": {"level": info.severity},
             "help": {
                 "text": f"netweave lint rule {info.id}. Suppress per object with the annotation "
@@ -289,7 +260,7 @@ def _notification(err: SourceError) -> dict[str, Any]:
     return {"level": "error", "message": {"text": err.message}, "locations": [{"physicalLocation": location}]}
 
 
-def format_sarif(report: Report, *, rules: Sequence[RuleInfo] = DEFAULT_RULES) -> str:
+def format_sarif(report: Report, *, rules: Sequence[RuleInfo] = ()) -> str:
     return json.dumps(sarif_document(report, rules=rules), indent=2, ensure_ascii=False) + "\n"
 
 
