@@ -93,7 +93,9 @@ def test_readyz_waits_for_the_cluster_catalog(tmp_path: Path) -> None:
             reply = c.request("GET", "/readyz")
             assert reply.status == 503 and reply.json()["status"] == "not ready"
             assert eventually(lambda: c.request("GET", "/readyz").status == 200)
-            assert c.request("GET", "/readyz").json() == {"status": "ready", "nads": 7}
+            ready = c.request("GET", "/readyz").json()
+            # 7 NADs listed; the replayed watch may already have added more by the time we ask.
+            assert ready["status"] == "ready" and ready["nads"] >= 7
             c.close()
 
 
