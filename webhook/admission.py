@@ -11,14 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cni.spec import DEFAULT_NETWORK_ANNOTATION, NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
+from cni.spec import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
 from webhook.catalog import NadCatalog
-from webhook.engine import evaluate_nad, evaluate_pod
+from webhook.engine import annotations_of, carries_networks, evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
 from webhook.patch import make_patch
 from webhook.policy import Policy
 from webhook.review import ALLOW, Decision, Review
-from webhook.workloads import TEMPLATE_PATHS, pod_targets
+from webhook.workloads import TEMPLATE_PATHS, pod_targets, template_at
 
 NAD_GROUP = "k8s.cni.cncf.io"
 WORKLOAD_GROUPS: Mapping[str, str] = {
@@ -28,7 +28,6 @@ WORKLOAD_GROUPS: Mapping[str, str] = {
 IMMUTABLE_ANNOTATIONS = (NETWORKS_ANNOTATION, DEFAULT_NETWORK_ANNOTATION)
 # A rule of this module, not of the engine: policy can turn it down (e.g. once hot-plug is supported).
 NETWORKS_IMMUTABLE = "networks-immutable"
-_WATCHED = (NETWORKS_ANNOTATION, DEFAULT_NETWORK_ANNOTATION, NETWORK_STATUS_ANNOTATION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +58,7 @@ def admit(review: Review, *, catalog: NadCatalog, policy: Policy, mutate: bool) 
 
 def _pod_create(review: Review, pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy,
                 mutate: bool) -> Admission:
-    if not _has_network_annotations(pod):
+    if not carries_networks(annotations_of(pod)):
         return Admission(ALLOW)
     verdict = evaluate_pod(pod, catalog=catalog, policy=policy, namespace=review.namespace)
     patch: Sequence[Mapping[str, Any]] = ()
@@ -72,7 +71,7 @@ def _pod_update(pod: Mapping[str, Any], old: Mapping[str, Any] | None, *, policy
     level = policy.level(NETWORKS_IMMUTABLE, "error")
     if old is None or level == "off":
         return Admission(ALLOW)
-    new_annotations, old_annotations = _annotations(pod), _annotations(old)
+    new_annotations, old_annotations = annotations_of(pod), annotations_of(old)
     findings = tuple(
         Finding(
             NETWORKS_IMMUTABLE,
@@ -96,8 +95,6 @@ def _workload(review: Review, obj: Mapping[str, Any], *, catalog: NadCatalog, po
     errors: list[str] = []
     warnings: list[str] = []
     for target in pod_targets(obj):
-        if not _has_network_annotations(target.pod):
-            continue
         verdict = evaluate_pod(target.pod, catalog=catalog, policy=policy,
                                namespace=review.namespace or target.namespace, path_prefix=target.path_prefix)
         findings.extend(verdict.findings)
@@ -119,22 +116,8 @@ def _from_verdict(verdict: Verdict, *, patch: Sequence[Mapping[str, Any]], check
     return Admission(decision, verdict.findings, checked)
 
 
-def _has_network_annotations(pod: Mapping[str, Any]) -> bool:
-    annotations = _annotations(pod)
-    return any(key in annotations for key in _WATCHED)
-
-
-def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    metadata = obj.get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
-    return annotations if isinstance(annotations, Mapping) else {}
-
-
 def _template(obj: Mapping[str, Any]) -> Any:
-    node: Any = obj
-    for key in TEMPLATE_PATHS.get(str(obj.get("kind")), ()):
-        node = node.get(key) if isinstance(node, Mapping) else None
-    return node
+    return template_at(obj, TEMPLATE_PATHS.get(str(obj.get("kind")), ()))
 
 
 def _shown(value: Any) -> str:

@@ -29,15 +29,15 @@ _DEFAULT_SEVERITY = {rule.id: rule.severity for rule in RULES}
 def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy, namespace: str | None = None,
                  path_prefix: str = "") -> Verdict:
     """Every rule over one pod or pod template: all findings at once, and the mutations admission makes."""
-    annotations = _annotations(pod)
-    if not any(key in annotations for key in WATCHED_ANNOTATIONS):
+    annotations = annotations_of(pod)
+    if not carries_networks(annotations):
         return Verdict()
     ctx = build_context(pod, catalog=catalog, policy=policy, namespace=namespace, prefix=path_prefix)
     findings: list[Finding] = []
     mutations: list[Mutation] = []
     for rule, suppression in _RULES_WITH_SUPPRESSION:
         level = policy.level(rule.id, rule.severity)
-        if level == "off" or suppression in annotations:
+        if level == "off" or (suppression in annotations and rule.id not in policy.protected_rules):
             continue
         for out in rule.check(ctx):
             if isinstance(out, Mutation):
@@ -45,7 +45,7 @@ def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy,
             else:
                 findings.append(_finding(rule.id, out, level, rule.severity))
     verdict = Verdict(tuple(findings), tuple(mutations))
-    if verdict.allowed:
+    if verdict.allowed and _parsed_whole(ctx):
         verdict = Verdict(verdict.findings, verdict.mutations + _canonical(ctx))
     return verdict
 
@@ -53,7 +53,7 @@ def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy,
 def evaluate_nad(nad: Mapping[str, Any], *, policy: Policy) -> Verdict:
     """Validate a NetworkAttachmentDefinition on CREATE/UPDATE: spec.config and the NPWG annotations."""
     parsed = parse_nad(nad)
-    annotations = _annotations(nad)
+    annotations = annotations_of(nad)
     outputs: list[tuple[str, Issue]] = [
         ("network-config-invalid", Issue(p.path, f"{p.path}: {p.message}", p.hint, p.severity))
         for p in parsed.config_problems]
@@ -61,7 +61,8 @@ def evaluate_nad(nad: Mapping[str, Any], *, policy: Policy) -> Verdict:
     findings = []
     for rule_id, issue in outputs:
         level = policy.level(rule_id, _DEFAULT_SEVERITY[rule_id])
-        if level != "off" and f"{SUPPRESS_PREFIX}{rule_id}" not in annotations:
+        suppressed = f"{SUPPRESS_PREFIX}{rule_id}" in annotations and rule_id not in policy.protected_rules
+        if level != "off" and not suppressed:
             findings.append(_finding(rule_id, issue, level, _DEFAULT_SEVERITY[rule_id]))
     return Verdict(tuple(findings))
 
@@ -69,8 +70,20 @@ def evaluate_nad(nad: Mapping[str, Any], *, policy: Policy) -> Verdict:
 def _finding(rule: str, issue: Issue, level: str, default: str) -> Finding:
     # A policy override sets the rule's severity; without one, an issue may be milder than its rule's default.
     severity = (issue.severity or default) if level == default else level
-    return Finding(rule, issue.path, issue.message, issue.hint, "warning" if severity == "warning" else "error",
-                   issue.unresolved)
+    return Finding(rule, issue.path, _one_line(issue.message), _one_line(issue.hint),
+                   "warning" if severity == "warning" else "error", issue.unresolved)
+
+
+def _one_line(text: str) -> str:
+    """Denials list one error per line: a user value must not be able to start another."""
+    return text.replace("\r", "\\r").replace("\n", "\\n") if "\n" in text or "\r" in text else text
+
+
+def _parsed_whole(ctx: PodContext) -> bool:
+    """Rewrite the annotations only when the parser kept every element and field (even if policy let a syntax
+    error through): the canonical form must never silently drop what the user wrote."""
+    parsed = (ctx.networks, ctx.default_network)
+    return not any(p.severity == "error" for each in parsed if each is not None for p in each.problems)
 
 
 def _canonical(ctx: PodContext) -> tuple[Mutation, ...]:
@@ -104,7 +117,13 @@ def _resolved(selection: NetworkSelection, namespace: str, ifname: str | None) -
     return head
 
 
-def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+def carries_networks(annotations: Mapping[str, Any]) -> bool:
+    """Whether any annotation the rules look at is set; pods without one are admitted untouched."""
+    return any(key in annotations for key in WATCHED_ANNOTATIONS)
+
+
+def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An object's metadata.annotations, or {} when absent or malformed."""
     metadata = obj.get("metadata")
     annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
     return annotations if isinstance(annotations, Mapping) else {}

@@ -13,6 +13,8 @@ Level = Literal["error", "warning", "off"]
 _LEVELS = ("error", "warning", "off")
 
 DEFAULT_FILE = ".netweave.yaml"
+PROTECTED_RULES = frozenset({"annotation-syntax", "network-namespace-forbidden", "network-status-spoof",
+                             "device-resource", "node-selector", "networks-immutable"})
 
 
 class PolicyError(Exception):
@@ -30,6 +32,9 @@ class Policy:
     global_namespaces: tuple[str, ...] = ("kube-system",)
     resource_node_selectors: Mapping[str, str] = field(default_factory=dict)
     max_networks: int | None = None
+    # Rules that protect the cluster rather than the pod's author: a per-object ignore-check annotation cannot
+    # switch them off (only the policy can).
+    protected_rules: frozenset[str] = PROTECTED_RULES
 
     @classmethod
     def load(cls, path: Path) -> Policy:
@@ -48,7 +53,7 @@ class Policy:
         if not isinstance(data, Mapping):
             raise PolicyError(f"{source}: the policy must be a mapping of settings")
         known = {"rules", "primaryInterface", "systemNamespace", "namespaceIsolation", "globalNamespaces",
-                 "resourceNodeSelectors", "maxNetworks"}
+                 "resourceNodeSelectors", "maxNetworks", "protectedRules"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise PolicyError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -60,6 +65,7 @@ class Policy:
             global_namespaces=_strings(data, "globalNamespaces", ("kube-system",), source),
             resource_node_selectors=_string_map(data, "resourceNodeSelectors", source),
             max_networks=_positive(data, "maxNetworks", source),
+            protected_rules=frozenset(_strings(data, "protectedRules", tuple(sorted(PROTECTED_RULES)), source)),
         )
 
     def level(self, rule: str, default: Literal["error", "warning"]) -> Level:
@@ -67,10 +73,15 @@ class Policy:
 
 
 def _severities(value: Any, source: str) -> dict[str, Level]:
+    from webhook.rules import RULE_IDS  # imported here: the rules themselves import this module
+
     if not isinstance(value, Mapping):
         raise PolicyError(f"{source}: rules must map rule ids to error, warning or off")
     out: dict[str, Level] = {}
+    known = RULE_IDS | {"networks-immutable"}
     for rule, level in value.items():
+        if rule not in known:
+            raise PolicyError(f"{source}: rules.{rule} is not a rule id; known: {', '.join(sorted(known))}")
         text = "off" if level is False else str(level).lower()  # YAML reads a bare `off` as false
         if text not in _LEVELS:
             raise PolicyError(f"{source}: rules.{rule} is {level!r}; use error, warning or off")
@@ -100,9 +111,15 @@ def _strings(data: Mapping[str, Any], key: str, default: tuple[str, ...], source
 
 
 def _string_map(data: Mapping[str, Any], key: str, source: str) -> dict[str, str]:
+    from webhook.rules.placement import parse_selector
+
     value = data.get(key, {})
     if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
         raise PolicyError(f"{source}: {key} must map resource names to 'key' or 'key=value' selectors")
+    for resource, selector in value.items():
+        parsed = parse_selector(selector)
+        if isinstance(parsed, str):
+            raise PolicyError(f"{source}: {key}.{resource} = {selector!r}: {parsed}; write one label: key or key=value")
     return {str(k): v for k, v in value.items()}
 
 

@@ -64,8 +64,8 @@ def decode_review(body: bytes) -> Review:
     """Parse an AdmissionReview request body; raises ReviewError with a message fit for a 400."""
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ReviewError(f"request body is not JSON: {err}") from err
+    except ValueError as err:  # not UTF-8, not JSON, or an integer longer than Python converts
+        raise ReviewError(f"request body is not JSON: {str(err).split(';')[0]}") from err
     except RecursionError as err:
         raise ReviewError("request body is nested too deeply") from err
     if not isinstance(doc, dict):

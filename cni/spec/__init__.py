@@ -22,6 +22,7 @@ from cni.spec.problems import (
 )
 from cni.spec.selection import (
     DNS1123_LABEL,
+    DNS1123_SUBDOMAIN,
     NetworkSelection,
     ParsedNetworks,
     dump_networks,
@@ -33,6 +34,7 @@ from cni.spec.status import NetworkStatus, dump_network_status, parse_network_st
 __all__ = [
     "DEFAULT_NETWORK_ANNOTATION",
     "DNS1123_LABEL",
+    "DNS1123_SUBDOMAIN",
     "NETWORKS_ANNOTATION",
     "NETWORK_STATUS_ANNOTATION",
     "NODE_SELECTOR_ANNOTATION",

@@ -7,7 +7,6 @@ What IPAM reveals (subnets, gateways) is read from the IPAM types whose config i
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from cni.spec.problems import (
     Problem,
     describe,
     json_type,
+    load_json,
 )
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -76,11 +76,9 @@ class Nad:
 
 def parse_netconf(text: str, *, path: str = CONFIG_PATH) -> tuple[NetConf | None, tuple[Problem, ...]]:
     """Parse a CNI config or conflist from its JSON text; never raises."""
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as err:
-        where = f" at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else ""
-        return None, (Problem(path, f"the CNI config is not valid JSON{where}",
+    data, detail = load_json(text)
+    if detail is not None:
+        return None, (Problem(path, f"the CNI config is not valid JSON: {detail}",
                               "spec.config must hold one CNI config or conflist as a JSON object"),)
     return netconf_from_mapping(data, path=path)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -49,3 +50,27 @@ def json_type(value: object) -> str:
     if isinstance(value, list):
         return "list"
     return "object"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a number")
+    return value
+
+
+def load_json(text: str | bytes) -> tuple[Any, str | None]:
+    """Decode strict JSON: (value, None), or (None, why) for malformed text, NaN/Infinity, numbers out of range,
+    integers longer than Python converts, or nesting too deep. Never raises."""
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite), None
+    except json.JSONDecodeError as err:
+        return None, f"{err.msg} at line {err.lineno} column {err.colno}"
+    except RecursionError:
+        return None, "nesting too deep"
+    except ValueError as err:  # NaN/Infinity, 1e999, or an integer over sys.get_int_max_str_digits() digits
+        return None, str(err).split(";")[0]

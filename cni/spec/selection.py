@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cni.spec.problems import NETWORKS_ANNOTATION, Problem, annotation_path, describe, json_type
+from cni.spec.problems import NETWORKS_ANNOTATION, Problem, annotation_path, describe, json_type, load_json
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+DNS1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 
 NETWORKS_PATH = annotation_path(NETWORKS_ANNOTATION)
 
@@ -149,11 +149,8 @@ def _parse_short_item(item: str, index: int, path: str) -> tuple[NetworkSelectio
 
 
 def _parse_json(text: str, path: str) -> tuple[tuple[NetworkSelection, ...], tuple[Problem, ...]]:
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as err:
-        detail = f"{err.msg} at line {err.lineno} column {err.colno}" if isinstance(
-            err, json.JSONDecodeError) else "nesting too deep"
+    data, detail = load_json(text)
+    if detail is not None:
         return (), (Problem(path, f"the annotation is not valid JSON: {detail}",
                             'write a JSON list such as [{"name": "net-a", "interface": "net1"}] or the short '
                             'form "net-a,net-b@net2"'),)

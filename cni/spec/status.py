@@ -9,7 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-PCI_ADDRESS_RE: Final = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+from cni.spec.problems import load_json
+
+PCI_ADDRESS_RE: Final = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]\Z")
 DEVICE_INFO_VERSION: Final = "1.1.0"
 
 
@@ -98,10 +100,9 @@ def dump_network_status(entries: Sequence[NetworkStatus]) -> str:
 
 def parse_network_status(text: str) -> tuple[tuple[NetworkStatus, ...], tuple[str, ...]]:
     """Entries that could be read, and one message per element that could not."""
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        return (), (f"not JSON: {e}",)
+    data, detail = load_json(text)
+    if detail is not None:
+        return (), (f"not JSON: {detail}",)
     if not isinstance(data, list):
         return (), ("not a JSON list",)
     entries: list[NetworkStatus] = []

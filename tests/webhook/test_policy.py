@@ -26,6 +26,8 @@ BAD = [
     pytest.param("colour: red\n", "unknown setting", id="unknown-key"),
     pytest.param("namespaceIsolation: yes please\n", "namespaceIsolation", id="not-bool"),
     pytest.param("a: [\n", "not valid YAML", id="bad-yaml"),
+    pytest.param("rules:\n  subnet-overlp: off\n", "not a rule id", id="unknown-rule-id"),
+    pytest.param("resourceNodeSelectors:\n  intel.com/sriov: a=b,c=d\n", "one label", id="bad-selector"),
 ]
 
 

@@ -90,3 +90,12 @@ def test_settings_errors_name_the_setting(env: dict[str, str], message: str) -> 
 
 def test_listen_on_all_interfaces() -> None:
     assert Settings(listen=":8443").listen_address() == ("0.0.0.0", 8443)
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b'{"apiVersion": "admission.k8s.io/v1", "x": ' + b"9" * 5000 + b"}", id="integer-too-long"),
+    pytest.param(b"\xff\xfe{}", id="not-utf8"),
+])
+def test_undecodable_bodies_are_review_errors(body: bytes) -> None:
+    with pytest.raises(ReviewError, match="not JSON"):
+        decode_review(body)

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 from webhook.rules.base import Issue, PodContext
 
-_MAC = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
+_MAC = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}\Z")
 
 
 def static_ip(ctx: PodContext) -> Iterator[Issue]:
     seen: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
-    for att in ctx.attachments:
+    for att in ctx.all_attachments:  # the default-network element may carry ips, mac and options too
         ips = att.selection.ips
         if ips is None:
             continue
@@ -68,7 +68,7 @@ def mac_problem(text: str) -> str | None:
 
 def mac_address(ctx: PodContext) -> Iterator[Issue]:
     seen: dict[str, str] = {}
-    for att in ctx.attachments:
+    for att in ctx.all_attachments:  # the default-network element may carry ips, mac and options too
         mac = att.selection.mac
         if mac is None:
             continue

@@ -9,7 +9,7 @@ from typing import Any
 
 from webhook.rules.base import Attachment, Issue, PodContext
 
-_GUID = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){7}$")
+_GUID = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){7}\Z")
 _PROTOCOLS = {"tcp", "udp", "sctp"}
 
 # Plugins that read CNI_ARGS IP= / MAC= (the node sets them, as Multus does), so no capability is needed.
@@ -52,7 +52,7 @@ def _bandwidth_issues(att: Attachment, bandwidth: Mapping[str, Any]) -> Iterator
 
 
 def attachment_options(ctx: PodContext) -> Iterator[Issue]:
-    for att in ctx.attachments:
+    for att in ctx.all_attachments:  # the default-network element may carry ips, mac and options too
         for i, mapping in enumerate(att.selection.port_mappings or ()):
             yield from _port_issues(att, i, mapping)
         if att.selection.bandwidth is not None:
@@ -83,7 +83,7 @@ def _missing(att: Attachment) -> Iterator[tuple[str, str, str]]:
 
 
 def capability_missing(ctx: PodContext) -> Iterator[Issue]:
-    for att in ctx.attachments:
+    for att in ctx.all_attachments:  # the default-network element may carry ips, mac and options too
         for field, lack, hint in _missing(att):
             yield Issue(f"{att.path}.{field}", f"{att.label}: {field} would be silently dropped: no plugin of "
                         f"{att.nad.key if att.nad else att.selection.name} has {lack}", hint)

@@ -6,17 +6,16 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cni.spec import NODE_SELECTOR_ANNOTATION, RESOURCE_NAME_ANNOTATION, Nad
+from cni.spec import DNS1123_SUBDOMAIN, NODE_SELECTOR_ANNOTATION, RESOURCE_NAME_ANNOTATION, Nad
 from webhook.findings import Mutation
 from webhook.rules.base import Attachment, Issue, PodContext, RuleOutput
 
-_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z")
 
 
 def label_key_problem(key: str) -> str | None:
     prefix, slash, name = key.rpartition("/")
-    if slash and not _SUBDOMAIN.match(prefix):
+    if slash and not DNS1123_SUBDOMAIN.match(prefix):
         return f'prefix "{prefix}" is not a DNS subdomain'
     if not _NAME.match(name):
         return f'name "{name}" must be 1-63 letters, digits, "-", "_" or "." starting and ending alphanumeric'
@@ -36,7 +35,7 @@ def parse_selector(text: str) -> tuple[str, str] | str:
 
 def resource_problem(name: str) -> str | None:
     domain, slash, short = name.partition("/")
-    if not slash or not _SUBDOMAIN.match(domain) or not _NAME.match(short):
+    if not slash or not DNS1123_SUBDOMAIN.match(domain) or not _NAME.match(short):
         return "is not an extended resource name of the form vendor.example/device"
     return None
 
@@ -78,19 +77,18 @@ def device_resource(ctx: PodContext) -> Iterator[RuleOutput]:
     for resource, atts in sorted(resources.items()):
         need = len(atts)
         users = ", ".join(a.label for a in atts)
-        conflict = False
-        missing = False
-        for section in ("requests", "limits"):
-            have = _quantity_total(containers, section, resource)
-            missing = missing or have is None
-            if have is not None and have != need:
-                conflict = True
-                yield Issue(f"{base}.{section}[\"{resource}\"]",
-                            f"{section}[\"{resource}\"] is {have}, but {users} need{'s' if need == 1 else ''} "
-                            f"{need}", f"set it to {need} in requests and limits, or leave it out and let "
-                            "admission add it")
-        if missing and not conflict:
+        have = {section: _quantity_total(containers, section, resource) for section in ("requests", "limits")}
+        if have["requests"] is None and have["limits"] is None:
             yield Mutation("add-resource", resource, str(need), 0)
+            continue
+        for section, total in have.items():
+            if total != need:
+                shown = "not set" if total is None else f"{total}"
+                yield Issue(f"{base}.{section}[\"{resource}\"]",
+                            f"spec.containers: {section}[\"{resource}\"] is {shown}, but {users} "
+                            f"need{'s' if need == 1 else ''} {need}",
+                            f"set it to {need} in both requests and limits, or leave both out and let admission "
+                            "add them")
 
 
 def _demands(ctx: PodContext) -> Iterator[tuple[Attachment, str, str]]:

@@ -40,3 +40,8 @@ VALID = [
 @pytest.mark.parametrize("networks", VALID)
 def test_addresses_accepted(networks: str) -> None:
     assert hits(evaluate(pod(networks))) == set()
+
+
+def test_default_network_element_fields_are_checked_too() -> None:
+    verdict = evaluate(pod(default='[{"name": "calico-net", "mac": "ff:ff:ff:ff:ff:ff", "ips": ["300.1.1.1"]}]'))
+    assert {("mac-address", "default-network.mac"), ("static-ip", "default-network.ips[0]")} <= hits(verdict)

@@ -80,6 +80,21 @@ def test_user_network_status_is_removed_with_a_warning() -> None:
     assert {f.rule for f in verdict.warnings} == {"network-status-spoof"}
 
 
+def test_requests_without_limits_in_another_container_are_denied_not_doubled() -> None:
+    spec = {"containers": [container(), container({"requests": {DPU: "1"}})]}
+    verdict = evaluate(pod("kube-system/dpu", spec=spec))
+    assert hits(verdict) == {("device-resource", 'spec.containers[0].resources.limits["yusur.tech/sriov_dpu"]')}
+    assert not [m for m in verdict.mutations if m.op == "add-resource"]
+
+
+def test_protected_rules_cannot_be_suppressed_by_the_pod_author() -> None:
+    isolated = Policy(namespace_isolation=True, global_namespaces=())
+    obj = pod("team-b/shared", **{"ignore-check.netweave.io__network-namespace-forbidden": "please"})
+    assert ("network-namespace-forbidden", "networks[0].namespace") in hits(evaluate(obj, isolated))
+    relaxed = Policy(namespace_isolation=True, global_namespaces=(), protected_rules=frozenset())
+    assert evaluate(obj, relaxed).allowed
+
+
 def test_suppression_annotation_turns_a_rule_off_for_one_object() -> None:
     obj = pod("plain@eth0", **{"ignore-check.netweave.io__interface-name-reserved": "legacy app"})
     assert evaluate(obj).allowed

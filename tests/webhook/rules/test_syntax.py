@@ -26,6 +26,13 @@ INVALID = [
                  {("annotation-syntax", "networks[0].bandwidth.ingressRate")}, id="string-rate"),
     pytest.param('[{"name": "plain", "ips": ["10.0.0.1", 7]}]', {("annotation-syntax", "networks[0].ips")},
                  id="ips-not-strings"),
+    pytest.param('[{"name": "plain", "bandwidth": {"ingressRate": Infinity}}]', {("annotation-syntax", "networks")},
+                 id="infinity"),
+    pytest.param('[{"name": "plain", "bandwidth": {"ingressRate": 1e999}}]', {("annotation-syntax", "networks")},
+                 id="float-out-of-range"),
+    pytest.param('[{"name": "plain", "portMappings": [{"hostPort": ' + "9" * 5000 + "}]}]",
+                 {("annotation-syntax", "networks")}, id="integer-too-long"),
+    pytest.param('[{"name": "plain\\n"}]', {("annotation-syntax", "networks[0].name")}, id="name-trailing-newline"),
 ]
 
 
@@ -84,3 +91,15 @@ def test_non_string_annotation_value_is_a_syntax_error() -> None:
     obj = pod()
     obj["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"] = ["plain"]
     assert hits(evaluate(obj)) == {("annotation-syntax", "networks")}
+
+
+def test_user_values_cannot_add_lines_to_a_denial() -> None:
+    verdict = evaluate(pod('[{"name": "plain", "interface": "x\\ninjected [fake-rule]"}]'))
+    assert verdict.errors and all("\n" not in f.text() for f in verdict.findings)
+
+
+def test_downgraded_syntax_errors_never_rewrite_the_annotation() -> None:
+    verdict = evaluate(pod('[{"name": "plain", "ips": "10.1.0.5/24"}, {"nam": "b"}]'),
+                       Policy(severities={"annotation-syntax": "warning"}))
+    assert verdict.allowed
+    assert not [m for m in verdict.mutations if m.op == "set-annotation"]
