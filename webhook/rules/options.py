@@ -74,10 +74,9 @@ def _missing(att: Attachment) -> Iterator[tuple[str, str, str]]:
         yield "ips", 'the "ips" capability', 'declare "capabilities": {"ips": true} on a plugin that supports it'
     if sel.mac is not None and "mac" not in caps and not types & MAC_ARG_PLUGINS:
         yield "mac", 'the "mac" capability', 'declare "capabilities": {"mac": true}, or add the tuning plugin'
-    for field, cap in (("portMappings", "portMappings"), ("bandwidth", "bandwidth"),
-                       ("infiniband-guid", "infinibandGUID")):
-        value = {"portMappings": sel.port_mappings, "bandwidth": sel.bandwidth,
-                 "infiniband-guid": sel.infiniband_guid}[field]
+    for field, cap, value in (("portMappings", "portMappings", sel.port_mappings),
+                              ("bandwidth", "bandwidth", sel.bandwidth),
+                              ("infiniband-guid", "infinibandGUID", sel.infiniband_guid)):
         if value is not None and cap not in caps:
             yield field, f'the "{cap}" capability', f'add a plugin declaring "capabilities": {{"{cap}": true}}'
 
