@@ -6,32 +6,14 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Mapping
 from typing import Any, Final
 
 from cni.context import Context
 from cni.execute import execute
+from cni.node_logging import JsonFormatter
 
 QUIET_LOGGERS: Final = ("pyroute2", "urllib3", "kubernetes")
-# LogRecord attributes that are not `extra` context.
-STANDARD_ATTRS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message"}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and every `extra` key."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage(),
-            "pid": record.process,
-        }
-        out.update({k: v for k, v in vars(record).items() if k not in STANDARD_ATTRS and v is not None})
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
 
 
 def configure_logging(stdin: bytes) -> None:

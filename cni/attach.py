@@ -22,7 +22,7 @@ from cni.devices import pod_devices
 from cni.errors import CniError
 from cni.kube import Api
 from cni.plan import Attachment, ClusterNetwork, NadKey, plan_attachments, wanted_nads
-from cni.request import Config, PodRef, Request
+from cni.request import VALID_ATTACHMENTS_KEY, Config, PodRef, Request
 from cni.results import convert
 from cni.routes import RoutePlan, Rule, plan_routes
 from cni.spec import Nad, parse_nad, parse_netconf
@@ -30,6 +30,10 @@ from cni.spec import Nad, parse_nad, parse_netconf
 logger = logging.getLogger(__name__)
 
 CONF_SUFFIXES = (".conf", ".conflist", ".json")
+# An incomplete record younger than this may belong to an ADD still running; GC leaves it alone (the runtime
+# DELs a failed ADD itself).
+GC_GRACE_SECONDS = 600.0
+POD_ARGS = ("K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_UID")
 
 
 def add(ctx: Context, req: Request) -> dict[str, Any]:
@@ -60,9 +64,8 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
         e = exc if isinstance(exc, CniError) else CniError(errors.UNEXPECTED, "unexpected error", repr(exc))
         where = f'network "{failed.network}" interface "{failed.ifname}"' if failed else "pod routes"
         logger.error("ADD failed at %s, rolling back: %s", where, e, exc_info=not isinstance(exc, CniError))
-        _rollback(ctx, req, attachments[: attachments.index(failed) + 1] if failed else attachments, results,
-                  rules)
-        cache.remove(config.cache_dir, req.container_id, req.ifname)
+        done = attachments[: attachments.index(failed) + 1] if failed else attachments
+        _settle_rollback(config, record, done, results, _rollback(ctx, req, done, results, rules))
         failure = CniError(e.code, f"{where}: {e.msg}", e.details)
         report.event(ctx, api, pod, "FailedAddingInterface", str(failure), warning=True)
         raise failure from exc
@@ -114,13 +117,15 @@ def status(ctx: Context, req: Request) -> None:
 def gc(ctx: Context, req: Request) -> None:
     """CNI GC: delete every recorded attachment that is not in cni.dev/valid-attachments."""
     config = _config(req)
-    valid = set(config.valid_attachments or ())
+    if config.valid_attachments is None:  # CNI SPEC §"GC": required; an explicit [] means "delete all"
+        raise CniError(errors.INVALID_CONFIG, f"GC needs {VALID_ATTACHMENTS_KEY} (an empty list deletes all)")
+    valid = set(config.valid_attachments)
     valid_ids = {cid for cid, ifname in valid if not ifname}
     for container_id, ifname in list(cache.keys(config.cache_dir)):
         if (container_id, ifname) in valid or container_id in valid_ids:
             continue
         record = cache.read(config.cache_dir, container_id, ifname)
-        if record is None:
+        if record is None or _maybe_in_flight(config, record):
             continue
         try:
             _delete_record(ctx, req, record, netns=record.netns)
@@ -129,6 +134,18 @@ def gc(ctx: Context, req: Request) -> None:
             continue
         cache.remove(config.cache_dir, container_id, ifname)
         logger.info("GC removed attachment", extra={"container_id": container_id, "ifname": ifname})
+
+
+def _maybe_in_flight(config: Config, record: Record) -> bool:
+    """An incomplete record written less than GC_GRACE_SECONDS ago: its ADD may still be running."""
+    if record.complete:
+        return False
+    age = cache.age(config.cache_dir, record.container_id, record.ifname)
+    if age is None or age >= GC_GRACE_SECONDS:
+        return False
+    logger.info("GC skips a recent incomplete record (ADD in flight?)",
+                extra={"container_id": record.container_id, "ifname": record.ifname})
+    return True
 
 
 def _preload(module: str) -> None:
@@ -214,9 +231,10 @@ def _load_cluster_file(ref: str) -> ClusterNetwork:
 
 
 def _invocation(req: Request, att: Attachment, *, netns: str | None = None,
-                container_id: str | None = None) -> invoke.Invocation:
+                container_id: str | None = None, pod: Mapping[str, str | None] | None = None) -> invoke.Invocation:
     args = dict(req.args)
     args.setdefault("IgnoreUnknown", "1")
+    args.update(_pod_args(req, pod))
     args.update(att.cni_args)
     return invoke.Invocation(
         container_id=container_id or req.container_id, netns=req.netns if netns is None else netns,
@@ -253,15 +271,40 @@ def _check_routes(netns: str, record: Record, config: Config) -> None:
         raise CniError(errors.ROUTES_FAILED, f"default routes changed since ADD ({families})")
 
 
+def _pod_args(req: Request, pod: Mapping[str, str | None] | None) -> dict[str, str]:
+    """K8S_POD_* rebuilt from a record's pod when the request has none (GC, a DEL without CNI_ARGS), so
+    IPAM plugins that release by pod reference still get them."""
+    if pod is None or any(key in req.args for key in POD_ARGS):
+        return {}
+    values = (pod.get("namespace"), pod.get("name"), pod.get("uid"))
+    return {key: value for key, value in zip(POD_ARGS, values, strict=True) if value}
+
+
 def _rollback(ctx: Context, req: Request, done: Sequence[Attachment], results: Mapping[str, Any],
-              rules: Sequence[Rule]) -> None:
-    """DEL what an ADD made, in reverse; every failure is logged, none stops the others."""
+              rules: Sequence[Rule]) -> bool:
+    """DEL what an ADD made, in reverse; every failure is logged, none stops the others. True if all worked."""
     _remove_rules(req.netns, rules)
+    clean = True
     for att in reversed(done):
         try:
             invoke.del_list(ctx, att.plugins, _invocation(req, att), att.runtime_config, results.get(att.ifname))
         except CniError as e:
+            clean = False
             logger.error("rollback DEL failed: %s", e, extra={"ifname": att.ifname, "network": att.network})
+    return clean
+
+
+def _settle_rollback(config: Config, record: Record, done: Sequence[Attachment],
+                     results: Mapping[str, Mapping[str, Any]], clean: bool) -> None:
+    """Drop the record after a clean rollback; otherwise keep it (incomplete) for the runtime's DEL to retry."""
+    if clean:
+        cache.remove(config.cache_dir, record.container_id, record.ifname)
+        return
+    try:
+        cache.write(config.cache_dir, replace(record, attachments=tuple(done), results=dict(results),
+                                              complete=False))
+    except CniError as e:  # the record from the start of ADD is still there
+        logger.warning("cannot update the record after a failed rollback: %s", e)
 
 
 def _delete_record(ctx: Context, req: Request, record: Record, *, netns: str) -> None:
@@ -269,7 +312,7 @@ def _delete_record(ctx: Context, req: Request, record: Record, *, netns: str) ->
     _remove_rules(netns, record.rules)
     first: CniError | None = None
     for att in reversed(record.attachments):
-        inv = _invocation(req, att, netns=netns, container_id=record.container_id)
+        inv = _invocation(req, att, netns=netns, container_id=record.container_id, pod=record.pod)
         try:
             invoke.del_list(ctx, att.plugins, inv, att.runtime_config, record.results.get(att.ifname))
         except CniError as e:

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,15 @@ def read(cache_dir: str, container_id: str, ifname: str) -> Record | None:
 
 def remove(cache_dir: str, container_id: str, ifname: str) -> None:
     record_path(cache_dir, container_id, ifname).unlink(missing_ok=True)
+
+
+def age(cache_dir: str, container_id: str, ifname: str) -> float | None:
+    """Seconds since the record was last written (wall clock), or None when there is none."""
+    try:
+        mtime = record_path(cache_dir, container_id, ifname).stat().st_mtime
+    except OSError:
+        return None
+    return time.time() - mtime
 
 
 def keys(cache_dir: str) -> Iterator[tuple[str, str]]:

@@ -35,7 +35,7 @@ STATE_NAME = "install-state.json"
 DISABLED_SUFFIX = ".netweave-disabled"  # no longer *.conf/*.conflist/*.json, so the runtime skips it
 CONFIG_SUFFIXES = (".conf", ".conflist", ".json")
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+SUPPORTED_VERSIONS = shim.SUPPORTED_VERSIONS
 
 
 class InstallError(Exception):
@@ -71,7 +71,9 @@ class Layout:
         return self.state_dir / STATE_NAME
 
     def host_path(self, path: Path) -> str:
-        """`path` (under conf_dir) as the node sees it."""
+        """`path` (under conf_dir) as the node sees it; any other path is taken to be the same on the node."""
+        if not path.is_relative_to(self.conf_dir):
+            return str(path)
         return str(self.host_conf_dir / path.relative_to(self.conf_dir))
 
 
@@ -105,6 +107,7 @@ def netweave_conflist(
     socket: str,
     fallback: str,
     cni_version: str | None,
+    readiness_indicator_file: str | None = None,
 ) -> dict[str, Any]:
     """00-netweave.conflist: one netweave plugin wrapping the primary config as the cluster network."""
     version = cni_version or str(primary.get("cniVersion") or "")
@@ -118,6 +121,8 @@ def netweave_conflist(
         plugin["daemonSocket"] = socket
     if fallback != "none":
         plugin["fallback"] = fallback
+    if readiness_indicator_file:  # ADD/STATUS answer 11/50 while the primary CNI is (re)starting
+        plugin["readinessIndicatorFile"] = readiness_indicator_file
     return {
         "cniVersion": version if version in SUPPORTED_VERSIONS else "1.0.0",
         "name": "netweave",
@@ -271,9 +276,11 @@ def install(options: InstallOptions) -> Path:
     write_atomic(layout.shim, rendered.encode(), mode=0o755)
     primary = _move_aside_earlier_configs(layout, state, primary)
     conf = load_config(primary) or {}
+    indicator_file = options.readiness_indicator_file
     conflist = netweave_conflist(conf, cluster_network=layout.host_path(primary), kubeconfig=kubeconfig,
                                  socket=options.socket, fallback=options.fallback,
-                                 cni_version=options.cni_version)
+                                 cni_version=options.cni_version,
+                                 readiness_indicator_file=layout.host_path(indicator_file) if indicator_file else None)
     changed = write_atomic(layout.conflist, (json.dumps(conflist, indent=2) + "\n").encode(), mode=0o644)
     logger.info("installed", extra={"primary": str(primary), "conflist": str(layout.conflist),
                                     "changed": changed})
@@ -376,7 +383,8 @@ def add_install_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--primary-config", help="file name of the primary CNI config in --cni-conf-dir "
                         "(default: the first other *.conf/*.conflist/*.json in lexical order)")
     parser.add_argument("--readiness-indicator-file", type=Path,
-                        help="wait for this file (the primary CNI's readiness indicator) before installing")
+                        help="wait for this file (the primary CNI's readiness indicator) before installing; "
+                        "ADD and STATUS check it too (a path under --cni-conf-dir is rewritten to the host's)")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds to wait for the primary config and readiness file (default: %(default)s)")
     parser.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)

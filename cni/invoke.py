@@ -16,9 +16,8 @@ from cni.results import convert
 
 logger = logging.getLogger(__name__)
 
-# CNI SPEC §"Deriving runtimeConfig": only capabilities the plugin declares reach it.
-CAPABILITY_KEYS = ("ips", "mac", "portMappings", "bandwidth", "infinibandGUID", "deviceID", "ipRanges",
-                   "dns", "aliases", "cgroupPath", "io.kubernetes.cri.pod-annotations")
+# CNI SPEC §"Error": codes below 100 are the spec's well-known ones, 100 and above belong to the plugin.
+WELL_KNOWN_LIMIT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,21 +97,26 @@ def run_plugin(ctx: Context, command: str, conf: Mapping[str, Any], inv: Invocat
 
 
 def plugin_error(plugin_type: str, stdout: bytes, stderr: bytes, returncode: int) -> CniError:
-    """The plugin's own error JSON (CNI SPEC §Error), else its stderr, as a CniError."""
+    """The plugin's own error JSON (CNI SPEC §Error), else its stderr, as a CniError.
+
+    Well-known codes (< 100: try again later, unknown container, not available, ...) reach the runtime as they
+    are, because it acts on them; plugin-specific codes and non-JSON failures become DELEGATE_FAILED.
+    """
     try:
         body = json.loads(stdout)
     except ValueError:
         body = None
-    if isinstance(body, dict) and ("msg" in body or "code" in body):
-        message = str(body.get("msg", ""))
-        details = str(body.get("details", ""))
-        code = body.get("code")
-        if isinstance(code, int):
-            details = f"code {code}" + (f": {details}" if details else "")
-    else:
+    if not (isinstance(body, dict) and ("msg" in body or "code" in body)):
         message = (stderr or stdout).decode(errors="replace").strip()[-500:] or f"exit status {returncode}"
-        details = ""
-    return CniError(errors.DELEGATE_FAILED, f"plugin {plugin_type}: {message}", details)
+        return CniError(errors.DELEGATE_FAILED, f"plugin {plugin_type}: {message}")
+    message = f"plugin {plugin_type}: {body.get('msg', '')}"
+    details = str(body.get("details", ""))
+    code = body.get("code")
+    if isinstance(code, int) and not isinstance(code, bool) and 0 < code < WELL_KNOWN_LIMIT:
+        return CniError(code, message, details)
+    if isinstance(code, int):
+        details = f"code {code}" + (f": {details}" if details else "")
+    return CniError(errors.DELEGATE_FAILED, message, details)
 
 
 def add_list(

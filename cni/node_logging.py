@@ -1,4 +1,4 @@
-"""JSON lines on stderr for the node daemon and installer (stdout stays free, as on every CNI path)."""
+"""JSON lines on stderr for the node daemon, installer and netweave-cni (stdout stays free, as on every CNI path)."""
 
 import json
 import logging
@@ -11,7 +11,7 @@ _STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, msg, the `extra` fields and any exception."""
+    """One JSON object per record: time, level, logger, msg, pid, the `extra` fields set and any exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -20,8 +20,9 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process,
         }
-        out.update((k, v) for k, v in vars(record).items() if k not in _STANDARD)
+        out.update((k, v) for k, v in vars(record).items() if k not in _STANDARD and v is not None)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)

@@ -20,6 +20,7 @@ DEFAULT_CACHE_DIR: Final = "/var/lib/cni/netweave"
 DEFAULT_CHECKPOINT: Final = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
 DEFAULT_OS_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+VALID_ATTACHMENTS_KEY: Final = "cni.dev/valid-attachments"
 
 # CNI SPEC §"Parameters": which variables each operation requires.
 REQUIRED_ENV: Final[Mapping[str, tuple[str, ...]]] = {
@@ -30,7 +31,7 @@ REQUIRED_ENV: Final[Mapping[str, tuple[str, ...]]] = {
     "STATUS": (),
     "VERSION": (),
 }
-CONTAINER_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+CONTAINER_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,10 @@ def parse_config(raw: Mapping[str, Any], *, command: str) -> Config:
     cluster = raw.get("clusterNetwork")
     if not isinstance(cluster, str) or not cluster:
         raise CniError(errors.INVALID_CONFIG, "config needs clusterNetwork (a conf file path or a NAD name)")
+    valid_attachments = _valid_attachments(raw)
+    if command == "GC" and valid_attachments is None:
+        # CNI SPEC §"GC": the runtime always passes the key; without it GC would delete every attachment.
+        raise CniError(errors.INVALID_CONFIG, f"GC needs {VALID_ATTACHMENTS_KEY} (an empty list deletes all)")
     return Config(
         cni_version=version,
         name=_string(raw, "name", "netweave"),
@@ -187,7 +192,7 @@ def parse_config(raw: Mapping[str, Any], *, command: str) -> Config:
         cluster_routes=_strings(raw, "clusterRoutes", ()),
         source_routing=_bool(raw, "sourceRouting"),
         runtime_config=_object(raw, "runtimeConfig"),
-        valid_attachments=_valid_attachments(raw),
+        valid_attachments=valid_attachments,
         raw=raw,
     )
 
@@ -242,14 +247,14 @@ def _log_level(raw: Mapping[str, Any]) -> str:
 
 
 def _valid_attachments(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
-    value = raw.get("cni.dev/valid-attachments")
+    value = raw.get(VALID_ATTACHMENTS_KEY)
     if value is None:
         return None
     if not isinstance(value, list):
-        raise CniError(errors.INVALID_CONFIG, "cni.dev/valid-attachments must be a list")
+        raise CniError(errors.INVALID_CONFIG, f"{VALID_ATTACHMENTS_KEY} must be a list")
     out: list[tuple[str, str]] = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("containerID"), str):
-            raise CniError(errors.INVALID_CONFIG, "cni.dev/valid-attachments entries need containerID")
+            raise CniError(errors.INVALID_CONFIG, f"{VALID_ATTACHMENTS_KEY} entries need containerID")
         out.append((item["containerID"], str(item.get("ifname", ""))))
     return tuple(out)

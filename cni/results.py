@@ -70,11 +70,6 @@ def _strip_1_1(result: dict[str, Any]) -> None:
                 iface.pop(key, None)
 
 
-def empty_result(version: str) -> dict[str, Any]:
-    """A result with nothing in it (what CNI returns for a network that configured nothing)."""
-    return {"cniVersion": version, "interfaces": [], "ips": [], "routes": [], "dns": {}}
-
-
 def sandbox_interface(result: Mapping[str, Any], ifname: str) -> tuple[int | None, Mapping[str, Any] | None]:
     """Index and object of the result's interface called `ifname` inside the sandbox."""
     interfaces = result.get("interfaces") or []

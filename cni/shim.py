@@ -205,7 +205,11 @@ def run(env: dict[bytes, bytes], stdin: bytes) -> tuple[bytes, int]:
         return call_daemon(path, encode_request(env, stdin), timeout=timeout)
     except DaemonUnreachable as err:
         if fallback:
-            _exec_standalone(stdin)
+            try:
+                _exec_standalone(stdin)  # replaces this process, or raises when the exec fails
+            except OSError as exec_err:
+                msg = "netweave node daemon is not reachable and the standalone fallback could not be started"
+                return _error(stdin, TRY_AGAIN, msg, f"{STANDALONE_COMMAND}: {exec_err}; {err}"), 1
         if env.get(b"CNI_COMMAND") == b"VERSION":
             return _version_reply(stdin), 0
         msg = "netweave node daemon is not reachable; is the netweave DaemonSet pod running on this node?"

@@ -190,6 +190,20 @@ def test_install_waits_for_the_readiness_indicator_and_gives_up(node: Layout, tm
     assert node.conflist.exists()
 
 
+@pytest.mark.parametrize(("indicator", "expected"), [
+    pytest.param("net.d/calico-ready", "/etc/cni/net.d/calico-ready", id="under-conf-dir-as-the-host-sees-it"),
+    pytest.param("run/calico-ready", None, id="elsewhere-unchanged"),
+])
+def test_readiness_indicator_reaches_the_conflist(node: Layout, tmp_path: Path, indicator: str,
+                                                  expected: str | None) -> None:
+    path = node.conf_dir.parent / indicator if indicator.startswith("net.d/") else tmp_path / indicator
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    install.install(options(node, readiness_indicator_file=path))
+    plugin = json.loads(node.conflist.read_text())["plugins"][0]
+    assert plugin["readinessIndicatorFile"] == (expected or str(path))
+
+
 def test_install_without_any_primary_times_out(tmp_path: Path) -> None:
     layout = Layout(bin_dir=tmp_path / "bin", conf_dir=tmp_path / "net.d", host_conf_dir=tmp_path / "net.d")
     with pytest.raises(InstallError, match="primary CNI config"):

@@ -68,18 +68,26 @@ def test_del_runs_in_reverse_and_passes_prev_result_from_0_4_0(tmp_path: Path) -
     assert inputs(tmp_path / "b")[0]["prevResult"] == {"cniVersion": "0.4.0", "ips": []}
 
 
-def test_plugin_error_json_is_kept(tmp_path: Path) -> None:
-    plugin(tmp_path, "bad", FAILING)
+@pytest.mark.parametrize(("code", "expected"), [
+    pytest.param(7, (7, "plugin bad: bad master", "eth9 not found"), id="invalid-config-kept"),
+    pytest.param(11, (11, "plugin bad: bad master", "eth9 not found"), id="try-again-kept"),
+    pytest.param(3, (3, "plugin bad: bad master", "eth9 not found"), id="unknown-container-kept"),
+    pytest.param(50, (50, "plugin bad: bad master", "eth9 not found"), id="not-available-kept"),
+    pytest.param(51, (51, "plugin bad: bad master", "eth9 not found"), id="limited-connectivity-kept"),
+    pytest.param(117, (103, "plugin bad: bad master", "code 117: eth9 not found"), id="plugin-code-wrapped"),
+])
+def test_plugin_error_json_is_kept(tmp_path: Path, code: int, expected: tuple[int, str, str]) -> None:
+    plugin(tmp_path, "bad", FAILING.replace('"code":7', f'"code":{code}'))
     with pytest.raises(CniError) as caught:
         invoke.run_plugin(Context(), "ADD", {"type": "bad"}, inv(tmp_path))
-    assert (caught.value.code, caught.value.msg, caught.value.details) == (
-        103, "plugin bad: bad master", "code 7: eth9 not found")
+    assert (caught.value.code, caught.value.msg, caught.value.details) == expected
 
 
 def test_plugin_without_error_json_reports_stderr(tmp_path: Path) -> None:
     plugin(tmp_path, "quiet", SILENT_FAIL)
-    with pytest.raises(CniError, match="plugin quiet: oops"):
+    with pytest.raises(CniError, match="plugin quiet: oops") as caught:
         invoke.run_plugin(Context(), "ADD", {"type": "quiet"}, inv(tmp_path))
+    assert caught.value.code == 103
 
 
 @pytest.mark.parametrize("plugin_type", ["missing", "../bin/sh", ""])

@@ -62,8 +62,19 @@ def test_del_needs_no_netns() -> None:
     pytest.param(ENV, stdin(namespaceIsolation="yes"), 7, id="isolation-not-bool"),
     pytest.param(ENV, stdin(logLevel="loud"), 7, id="bad-log-level"),
     pytest.param({**ENV, "CNI_COMMAND": "GC"}, stdin(cniVersion="1.0.0"), 1, id="gc-before-1.1.0"),
+    pytest.param({**ENV, "CNI_COMMAND": "GC"}, stdin(), 7, id="gc-without-valid-attachments"),
 ])
 def test_bad_requests_get_the_spec_error_code(env: dict[str, str], body: bytes, code: int) -> None:
     with pytest.raises(CniError) as caught:
         Request.from_env(env, body)
     assert caught.value.code == code
+
+
+def test_gc_without_valid_attachments_names_the_key() -> None:
+    with pytest.raises(CniError, match=r"cni\.dev/valid-attachments"):
+        Request.from_env({**ENV, "CNI_COMMAND": "GC"}, stdin())
+
+
+def test_gc_with_an_empty_valid_list_is_accepted() -> None:
+    req = Request.from_env({**ENV, "CNI_COMMAND": "GC"}, stdin(**{"cni.dev/valid-attachments": []}))
+    assert req.config is not None and req.config.valid_attachments == ()

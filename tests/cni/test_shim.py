@@ -134,6 +134,25 @@ def test_fallback_standalone_execs_netweave_cni_with_the_same_env_and_stdin(tmp_
     assert run.stdout == b"ADD eth0\n" + stdin
 
 
+@pytest.mark.parametrize("executable", [
+    pytest.param(None, id="missing"),
+    pytest.param(False, id="not-executable"),
+])
+def test_fallback_that_cannot_start_is_code_11_not_a_traceback(tmp_path: Path, sock: Path,
+                                                                 executable: bool | None) -> None:
+    fake = tmp_path / "netweave-cni"
+    if executable is not None:
+        fake.write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "bin").mkdir()
+    shim_path = install_shim(tmp_path / "bin", socket=sock, standalone=str(fake))
+    run = run_shim(shim_path, ENV, json.dumps(CONF | {"fallback": "standalone"}).encode())
+    assert run.returncode == 1
+    assert run.reply["code"] == 11
+    assert "fallback could not be started" in str(run.reply["msg"])
+    assert str(fake) in str(run.reply["details"])
+    assert b"Traceback" not in run.stderr
+
+
 def test_config_can_name_another_socket(shim_path: Path, tmp_path: Path) -> None:
     other = tmp_path / "other" / "x.sock"
     with serving(lambda env, stdin: (b"other", 0), other):

@@ -19,6 +19,12 @@ def _mounts(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {volumes[m["name"]]["hostPath"]["path"]: m for m in container["volumeMounts"]}
 
 
+def _mounts_at(container: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """mountPath -> (host path, mount): a host directory may be mounted at several paths."""
+    volumes = {v["name"]: v for v in _pod()["volumes"]}
+    return {m["mountPath"]: (volumes[m["name"]]["hostPath"]["path"], m) for m in container["volumeMounts"]}
+
+
 def test_node_role_is_exactly_what_the_daemon_needs() -> None:
     role = find(render(BASE), "ClusterRole", "netweave-node")
     granted = {
@@ -56,6 +62,7 @@ def test_init_container_installs_the_cni() -> None:
     assert [*install["command"], *install["args"]] == [
         "netweave", "node-install", "--cni-bin-dir", "/host/opt/cni/bin", "--cni-conf-dir", "/host/etc/cni/net.d",
         "--host-cni-conf-dir", "/etc/cni/net.d", "--socket", "/run/netweave/cni.sock",
+        "--interpreter", "/usr/bin/python3",
     ]  # fmt: skip
     mounts = _mounts(install)
     assert mounts["/opt/cni/bin"]["mountPath"] == "/host/opt/cni/bin"
@@ -77,6 +84,8 @@ def test_daemon_container_serves_the_socket() -> None:
     [
         pytest.param("/opt/cni/bin", "/opt/cni/bin", None, None, id="cni-bin"),
         pytest.param("/etc/cni/net.d", "/host/etc/cni/net.d", True, None, id="cni-conf"),
+        # The conflist names the cluster network and kubeconfig by host path (install --host-cni-conf-dir).
+        pytest.param("/etc/cni/net.d", "/etc/cni/net.d", True, None, id="cni-conf-at-host-path"),
         pytest.param("/var/lib/cni", "/var/lib/cni", None, None, id="cni-state"),
         pytest.param("/run/netweave", "/run/netweave", None, None, id="socket-dir"),
         pytest.param("/var/lib/kubelet/device-plugins", "/var/lib/kubelet/device-plugins", True, None, id="devices"),
@@ -85,8 +94,8 @@ def test_daemon_container_serves_the_socket() -> None:
 )
 def test_daemon_host_mounts(host_path: str, mount_path: str, read_only: bool | None, propagation: str | None) -> None:
     [node] = _pod()["containers"]
-    mount = _mounts(node)[host_path]
-    assert mount["mountPath"] == mount_path
+    mounted_from, mount = _mounts_at(node)[mount_path]
+    assert mounted_from == host_path
     assert mount.get("readOnly") == read_only
     assert mount.get("mountPropagation") == propagation
 

@@ -1,0 +1,187 @@
+"""attach: GC, DEL from a record and ADD rollback, with a tiny executable fake delegate (no netns needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cni import attach, cache
+from cni.cache import Record
+from cni.context import Context
+from cni.errors import CniError
+from cni.plan import Attachment
+from cni.request import Request
+
+FAKE = f"""#!{sys.executable}
+import json, os, sys
+conf = json.load(sys.stdin)
+command = os.environ["CNI_COMMAND"]
+with open(conf["log"], "a") as log:
+    log.write(json.dumps({{"command": command, "containerID": os.environ["CNI_CONTAINERID"],
+                          "ifname": os.environ["CNI_IFNAME"], "args": os.environ["CNI_ARGS"]}}) + "\\n")
+fail, code = open(conf["failFile"]).read().split("/")
+if command in fail.split():
+    print(json.dumps({{"cniVersion": conf["cniVersion"], "code": int(code), "msg": command + " failed"}}))
+    sys.exit(1)
+if command == "ADD":
+    print(json.dumps({{"cniVersion": conf["cniVersion"], "interfaces": [{{"name": os.environ["CNI_IFNAME"]}}]}}))
+"""
+POD = {"namespace": "default", "name": "web", "uid": "u-1"}
+POD_ARGS = "K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_UID=u-1"
+
+
+class Fake:
+    """A bin dir holding the fake delegate, its call log and a cache dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.bin = root / "bin"
+        self.bin.mkdir()
+        (self.bin / "fake").write_text(FAKE)
+        (self.bin / "fake").chmod(0o755)
+        self.log = root / "calls.jsonl"
+        self.cache_dir = str(root / "cache")
+        self.fail_file = root / "fail"
+        self.fail_on()
+        self.cluster = root / "10-fake.conflist"
+        self.cluster.write_text(json.dumps({"cniVersion": "1.0.0", "name": "fakenet", "plugins": [self.plugin()]}))
+
+    def plugin(self) -> dict[str, Any]:
+        return {"type": "fake", "cniVersion": "1.0.0", "name": "fakenet", "log": str(self.log),
+                "failFile": str(self.fail_file)}
+
+    def fail_on(self, *commands: str, code: int = 100) -> None:
+        """Make the delegate fail these CNI commands (with this error code) from now on."""
+        self.fail_file.write_text(" ".join(commands) + f"/{code}")
+
+    def calls(self) -> list[dict[str, str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def record(self, container_id: str, *, complete: bool = True) -> Record:
+        att = Attachment(network="fakenet", ifname="eth0", cni_version="1.0.0", plugins=(self.plugin(),),
+                         is_default=True)
+        record = Record(container_id, "eth0", "", "1.1.0", POD, (att,), complete=complete)
+        cache.write(self.cache_dir, record)
+        return record
+
+    def request(self, command: str, container_id: str = "", *, args: str = "", **config: Any) -> Request:
+        env = {"CNI_COMMAND": command, "CNI_PATH": str(self.bin), "CNI_ARGS": args}
+        if container_id:
+            env |= {"CNI_CONTAINERID": container_id, "CNI_IFNAME": "eth0", "CNI_NETNS": "/var/run/netns/none"}
+        conf = {"cniVersion": "1.1.0", "name": "netweave", "clusterNetwork": str(self.cluster),
+                "cacheDir": self.cache_dir, **config}
+        return Request.from_env(env, json.dumps(conf).encode())
+
+    def records(self) -> list[str]:
+        return sorted(f"{cid}-{ifname}" for cid, ifname in cache.keys(self.cache_dir))
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Fake:
+    return Fake(tmp_path)
+
+
+CTX = Context(node_name="node-1")
+VALID = "cni.dev/valid-attachments"
+
+
+def test_gc_with_an_empty_valid_list_deletes_everything(fake: Fake) -> None:
+    fake.record("c1")
+    fake.record("c2")
+    attach.gc(CTX, fake.request("GC", **{VALID: []}))
+    assert fake.records() == []
+    assert sorted(c["containerID"] for c in fake.calls() if c["command"] == "DEL") == ["c1", "c2"]
+
+
+def test_gc_keeps_valid_attachments(fake: Fake) -> None:
+    fake.record("c1")
+    fake.record("c2")
+    attach.gc(CTX, fake.request("GC", **{VALID: [{"containerID": "c1", "ifname": "eth0"}]}))
+    assert fake.records() == ["c1-eth0"]
+
+
+def test_gc_without_valid_attachments_is_an_error_and_deletes_nothing(fake: Fake) -> None:
+    fake.record("c1")
+    with pytest.raises(CniError) as caught:
+        fake.request("GC")
+    assert caught.value.code == 7 and VALID in caught.value.msg
+    req = fake.request("GC", **{VALID: []})
+    assert req.config is not None
+    with pytest.raises(CniError) as caught:   # a Config built without from_env
+        attach.gc(CTX, replace(req, config=replace(req.config, valid_attachments=None)))
+    assert caught.value.code == 7 and VALID in caught.value.msg
+    assert fake.records() == ["c1-eth0"] and fake.calls() == []
+
+
+def test_gc_passes_the_recorded_pod_to_the_delegates(fake: Fake) -> None:
+    fake.record("c1")
+    attach.gc(CTX, fake.request("GC", **{VALID: []}))
+    [call] = fake.calls()
+    assert set(POD_ARGS.split(";")) <= set(call["args"].split(";"))
+
+
+def test_del_without_cni_args_passes_the_recorded_pod(fake: Fake) -> None:
+    fake.record("c1")
+    attach.delete(CTX, fake.request("DEL", "c1"))
+    [call] = fake.calls()
+    assert set(POD_ARGS.split(";")) <= set(call["args"].split(";"))
+    assert fake.records() == []
+
+
+def test_del_with_cni_args_keeps_the_runtime_s_pod(fake: Fake) -> None:
+    fake.record("c1")
+    attach.delete(CTX, fake.request("DEL", "c1", args="K8S_POD_NAMESPACE=other;K8S_POD_NAME=db"))
+    [call] = fake.calls()
+    assert call["args"] == "K8S_POD_NAMESPACE=other;K8S_POD_NAME=db;IgnoreUnknown=1"
+
+
+def test_gc_skips_a_fresh_incomplete_record_but_collects_an_old_one(fake: Fake) -> None:
+    fake.record("fresh", complete=False)
+    fake.record("stale", complete=False)
+    old = time.time() - attach.GC_GRACE_SECONDS - 60
+    os.utime(cache.record_path(fake.cache_dir, "stale", "eth0"), (old, old))
+    attach.gc(CTX, fake.request("GC", **{VALID: []}))
+    assert fake.records() == ["fresh-eth0"]
+    assert [c["containerID"] for c in fake.calls()] == ["stale"]
+
+
+def test_add_whose_rollback_fails_keeps_the_record_for_the_runtime_s_del(fake: Fake) -> None:
+    fake.fail_on("ADD", "DEL")
+    with pytest.raises(CniError):
+        attach.add(CTX, fake.request("ADD", "c1", args=POD_ARGS))
+    record = cache.read(fake.cache_dir, "c1", "eth0")
+    assert record is not None and not record.complete
+    assert [a.network for a in record.attachments] == ["fakenet"]
+
+    fake.fail_on("ADD")   # the plugin recovers: the runtime's DEL retries from the record
+    attach.delete(CTX, fake.request("DEL", "c1", args=POD_ARGS))
+    assert fake.records() == []
+    assert [c["command"] for c in fake.calls()] == ["ADD", "DEL", "DEL"]
+
+
+def test_add_whose_rollback_succeeds_removes_the_record(fake: Fake) -> None:
+    fake.fail_on("ADD")
+    with pytest.raises(CniError):
+        attach.add(CTX, fake.request("ADD", "c1", args=POD_ARGS))
+    assert fake.records() == []
+    assert [c["command"] for c in fake.calls()] == ["ADD", "DEL"]
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    pytest.param(11, 11, id="try-again-kept"),
+    pytest.param(100, 103, id="plugin-code-wrapped"),
+])
+def test_add_failure_keeps_well_known_delegate_codes(fake: Fake, code: int, expected: int) -> None:
+    fake.fail_on("ADD", code=code)
+    with pytest.raises(CniError) as caught:
+        attach.add(CTX, fake.request("ADD", "c1", args=POD_ARGS))
+    assert caught.value.code == expected
+    assert caught.value.msg == 'network "fakenet" interface "eth0": plugin fake: ADD failed'

@@ -1,0 +1,24 @@
+"""One JSON formatter for every node-side process (daemon, installer, standalone netweave-cni)."""
+
+import json
+import logging
+
+import cni.__main__ as standalone
+from cni import install, shim
+from cni.node_logging import JsonFormatter
+
+
+def test_standalone_plugin_reuses_the_node_formatter() -> None:
+    assert standalone.JsonFormatter is JsonFormatter
+
+
+def test_install_offers_exactly_the_shim_s_versions() -> None:
+    assert install.SUPPORTED_VERSIONS is shim.SUPPORTED_VERSIONS
+
+
+def test_formatter_writes_pid_and_set_extras_only() -> None:
+    record = logging.LogRecord("cni.attach", logging.INFO, __file__, 1, "DEL done", None, None)
+    record.__dict__.update({"container_id": "c1", "pod": None})
+    out = json.loads(JsonFormatter().format(record))
+    assert (out["level"], out["logger"], out["msg"], out["container_id"]) == ("info", "cni.attach", "DEL done", "c1")
+    assert isinstance(out["pid"], int) and "pod" not in out
