@@ -27,8 +27,11 @@ _DEFAULT_SEVERITY = {rule.id: rule.severity for rule in RULES}
 
 
 def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy, namespace: str | None = None,
-                 path_prefix: str = "") -> Verdict:
-    """Every rule over one pod or pod template: all findings at once, and the mutations admission makes."""
+                 path_prefix: str = "", canonical: bool = True) -> Verdict:
+    """Every rule over one pod or pod template: all findings at once, and the mutations admission makes.
+
+    `canonical=False` skips rewriting the annotations into canonical form, for callers that only want findings.
+    """
     annotations = annotations_of(pod)
     if not carries_networks(annotations):
         return Verdict()
@@ -45,7 +48,7 @@ def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy,
             else:
                 findings.append(_finding(rule.id, out, level, rule.severity))
     verdict = Verdict(tuple(findings), tuple(mutations))
-    if verdict.allowed and _parsed_whole(ctx):
+    if canonical and verdict.allowed and _parsed_whole(ctx):
         verdict = Verdict(verdict.findings, verdict.mutations + _canonical(ctx))
     return verdict
 

@@ -149,7 +149,7 @@ def _check_target(source: SourceObject, target: PodTarget, *, catalog: NadCatalo
     ref = ObjectRef(source.file, source.line, target.kind, target.namespace or "default",
                     target.name or source.name)
     verdict = evaluate_pod(target.pod, catalog=catalog, policy=options.policy, namespace=target.namespace,
-                           path_prefix=target.path_prefix)
+                           path_prefix=target.path_prefix, canonical=options.show_mutations)
     findings = verdict.findings if options.strict else _downgrade_missing(verdict.findings, catalog)
     entries = _entries(source, ref, findings)
     patch: MutationEntry | None = None

@@ -63,11 +63,15 @@ def _finite(text: str) -> float:
     return value
 
 
+# Built once: json.loads(..., hooks) would build a decoder per call, on the admission hot path.
+_STRICT = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
 def load_json(text: str | bytes) -> tuple[Any, str | None]:
     """Decode strict JSON: (value, None), or (None, why) for malformed text, NaN/Infinity, numbers out of range,
     integers longer than Python converts, or nesting too deep. Never raises."""
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite), None
+        return _STRICT.decode(text if isinstance(text, str) else text.decode("utf-8")), None
     except json.JSONDecodeError as err:
         return None, f"{err.msg} at line {err.lineno} column {err.colno}"
     except RecursionError:

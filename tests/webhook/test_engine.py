@@ -97,3 +97,12 @@ def test_nad_with_bad_config_and_annotations_is_denied() -> None:
         "spec": {"config": '{"cniVersion": "1.0.0"}'}}
     verdict = evaluate_nad(nad, policy=Policy())
     assert {f.rule for f in verdict.errors} == {"network-config-invalid", "device-resource", "node-selector"}
+
+
+def test_findings_only_mode_skips_the_canonical_rewrite() -> None:
+    req = request("015-create-pod-status-spoof.json")
+    full = evaluate_pod(req["object"], catalog=CATALOG, policy=Policy(), namespace="default")
+    lean = evaluate_pod(req["object"], catalog=CATALOG, policy=Policy(), namespace="default", canonical=False)
+    assert lean.findings == full.findings
+    assert [m.op for m in lean.mutations] == ["remove-annotation"]
+    assert "set-annotation" in [m.op for m in full.mutations]
