@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cni import shim
+from cni.context import Context
 from cni.metrics import NodeMetrics, serve_metrics
 from cni.node_logging import configure_logging
 from cni.node_settings import NodeSettings
@@ -65,6 +66,10 @@ class KubeTransport:
 
     def __init__(self, api_client: Any) -> None:
         self._client = api_client
+
+    @property
+    def api_client(self) -> Any:
+        return self._client
 
     @classmethod
     def connect(cls, kubeconfig: str | None) -> "KubeTransport":
@@ -119,17 +124,31 @@ def memoized(factory: Callable[[str], Any]) -> Callable[[str], Any]:
     return get
 
 
-def execute_handler(cache: WatchCache | None, node_name: str) -> Handler:
-    """The in-process cni.execute, fed the watch cache through its Context."""
-    from cni.context import Context, kube_from_kubeconfig
-    from cni.execute import execute
+def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = None) -> Context:
+    """The Context the daemon's requests share: the watch cache's lookups and, given `api_client`, the daemon's
+    own API credentials for every request (the service account token that kubelet keeps fresh, instead of the
+    copy written into the node's kubeconfig at install time, which expires)."""
+    from cni.context import kube_from_kubeconfig
+    from cni.kube import KubeClient
 
-    context = Context(
-        kube=memoized(kube_from_kubeconfig),
+    if api_client is not None:
+        shared = KubeClient(api_client)
+        kube: Callable[[str], Any] = lambda _path: shared  # noqa: E731
+    else:
+        kube = memoized(kube_from_kubeconfig)
+    return Context(
+        kube=kube,
         pod_lookup=cache.pod if cache is not None else None,
         nad_lookup=cache.nad if cache is not None else None,
         node_name=node_name,
     )
+
+
+def execute_handler(cache: WatchCache | None, node_name: str, api_client: Any = None) -> Handler:
+    """The in-process cni.execute, fed the watch cache (and the daemon's API client) through its Context."""
+    from cni.execute import execute
+
+    context = daemon_context(cache, node_name, api_client)
 
     def handle(env: Mapping[str, str], stdin: bytes) -> tuple[bytes, int]:
         outcome = execute(env, stdin, context=context)
@@ -197,7 +216,8 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
                        extra={"waited": options.sync_timeout})
     metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
     try:
-        asyncio.run(serve(options, handler or execute_handler(cache, options.node_name), metrics))
+        asyncio.run(serve(options, handler or execute_handler(cache, options.node_name, transport.api_client),
+                          metrics))
     finally:
         cache.stop()
     return 0

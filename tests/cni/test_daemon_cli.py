@@ -119,3 +119,16 @@ def test_run_without_api_credentials_exits_2(tmp_path: Path) -> None:
     options = daemon.options_from(parse("--node-name", "n", "--kubeconfig", str(tmp_path / "absent")),
                                   NodeSettings())
     assert daemon.run_daemon(options) == 2
+
+
+def test_daemon_requests_use_the_daemons_own_api_credentials() -> None:
+    """The kubeconfig written at install holds a token copy that expires; the daemon's client stays fresh."""
+    from cni.daemon import daemon_context
+    from cni.kube import KubeClient
+
+    api_client = object()
+    context = daemon_context(None, "node-1", api_client)
+    first, second = context.kube("/etc/cni/net.d/netweave.d/netweave.kubeconfig"), context.kube("/other")
+    assert isinstance(first, KubeClient) and first is second
+    assert first._api is api_client
+    assert daemon_context(None, "node-1").kube is not context.kube
