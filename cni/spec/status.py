@@ -115,25 +115,38 @@ def parse_network_status(text: str) -> tuple[tuple[NetworkStatus, ...], tuple[st
     return tuple(entries), tuple(problems)
 
 
+# key -> (expected JSON type(s), in words); the schema of NPWG v1.3 §4.1.2.1 network-status entries
+_ENTRY_TYPES: Mapping[str, tuple[type | tuple[type, ...], str]] = {
+    "interface": (str, "a string"), "mac": (str, "a string"), "mtu": (int, "an integer"),
+    "default": (bool, "a boolean"), "dns": (dict, "an object"), "device-info": (dict, "an object"),
+    "ips": (list, "a list of IP strings"), "gateway": (list, "a list of IP strings"),
+    "default-route": (list, "a list of IP strings"),
+}
+
+
 def _entry(item: Any) -> NetworkStatus:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise ValueError("element needs a string name")
-    ips = item.get("ips", [])
-    if not isinstance(ips, list):
-        raise TypeError("ips must be a list")
-    for ip in ips:
-        ipaddress.ip_address(str(ip))
+    for key, (kind, words) in _ENTRY_TYPES.items():
+        value = item.get(key)
+        if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            raise TypeError(f"{key} must be {words}")
+    for key in ("ips", "gateway", "default-route"):
+        for ip in item.get(key) or ():
+            if not isinstance(ip, str):
+                raise TypeError(f"{key} must be a list of IP strings")
+            ipaddress.ip_address(ip)
     route = item.get("default-route")
     return NetworkStatus(
         name=item["name"],
         interface=item.get("interface"),
-        ips=tuple(str(ip) for ip in ips),
+        ips=tuple(item.get("ips") or ()),
         mac=item.get("mac"),
         mtu=item.get("mtu"),
-        default=bool(item.get("default", False)),
+        default=item.get("default", False),
         dns=item.get("dns") or {},
         gateway=tuple(item.get("gateway") or ()),
-        default_route=tuple(route) if isinstance(route, list) else None,
+        default_route=tuple(route) if route is not None else None,
         device_info=item.get("device-info"),
     )
 

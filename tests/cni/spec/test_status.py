@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cni.spec.status import NetworkStatus, dump_network_status, parse_network_status, status_from_result
 from tests.paths import FIXTURES
 
@@ -48,3 +50,15 @@ def test_parse_round_trips_and_reports_bad_elements() -> None:
                                      default_route=("10.0.0.254",)),)
     assert len(problems) == 2
     assert parse_network_status("{}") == ((), ("not a JSON list",))
+
+
+@pytest.mark.parametrize("element", [
+    pytest.param({"name": "a", "default": "false"}, id="default-string"),
+    pytest.param({"name": "a", "gateway": "10.0.0.1"}, id="gateway-string"),
+    pytest.param({"name": "a", "dns": ["x"]}, id="dns-list"),
+    pytest.param({"name": "a", "mtu": "big"}, id="mtu-string"),
+    pytest.param({"name": "a", "ips": ["10.0.0.300"]}, id="bad-ip"),
+])
+def test_mistyped_status_elements_are_problems_not_wrong_values(element: dict) -> None:
+    entries, problems = parse_network_status(json.dumps([element]))
+    assert (entries, len(problems)) == ((), 1)
