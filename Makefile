@@ -26,11 +26,11 @@ check: setup
 test: check
 	$(BIN)/pytest
 
-run: setup
+run: $(VENV)/.installed
 	$(BIN)/netweave serve --listen 127.0.0.1:8443 --catalog deploy/examples/nads
 
 # The examples hold two pods that admission denies: exit code 1 is the expected outcome.
-lint-demo: setup
+lint-demo: $(VENV)/.installed
 	$(BIN)/netweave lint --show-mutations --nads deploy/examples/nads deploy/examples/pods; test $$? -eq 1
 
 bench: setup
