@@ -32,14 +32,16 @@ def default_route_conflict(ctx: PodContext) -> Iterator[Issue]:
         for twice in sorted({v for v in versions if versions.count(v) > 1}):
             yield Issue(f"{att.path}.default-route", f"{att.label}: more than one IPv{twice} default gateway",
                         f"keep a single IPv{twice} gateway in default-route")
+        clashes: dict[str, list[str]] = {}  # earlier claimant's label -> families, so one mistake is one line
         for family in sorted(_families(att)):
-            first = owner.get(family)
-            if first is None:
-                owner[family] = att
-                continue
+            first = owner.setdefault(family, att)
+            if first is not att:
+                clashes.setdefault(first.label, []).append(f"IPv{family}")
+        for label, families in clashes.items():
+            routes = " and ".join(families)
             yield Issue(f"{att.path}.default-route",
-                        f"{att.label}: the IPv{family} default route is already claimed by {first.label}",
-                        "set default-route on one network per IP family only")
+                        f"{att.label}: the {routes} default route{'s are' if len(families) > 1 else ' is'} already "
+                        f"claimed by {label}", "set default-route on one network per IP family only")
 
 
 def default_route_gateway(ctx: PodContext) -> Iterator[Issue]:

@@ -46,3 +46,10 @@ def test_empty_default_route_is_a_warning() -> None:
     verdict = evaluate(pod('[{"name": "macvlan-conf", "default-route": []}]'))
     assert verdict.allowed
     assert ("default-route-gateway", "networks[0].default-route") in hits(verdict, "warning")
+
+
+def test_one_conflicting_element_is_one_line() -> None:
+    verdict = evaluate(pod('[{"name": "macvlan-conf", "default-route": []}, '
+                           '{"name": "bridge-v6", "default-route": []}]'))
+    (conflict,) = [f for f in verdict.findings if f.rule == "default-route-conflict"]
+    assert "IPv4 and IPv6 default routes are already claimed by networks[0]" in conflict.message
