@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -95,13 +95,18 @@ def interface_names(elements: Sequence[NetworkSelection], *, primary: str = "eth
         if element.interface:
             names.append(element.interface)
             continue
-        number = position + 1
-        while f"net{number}" in taken:
-            number += 1
-        name = f"net{number}"
+        name = free_interface_name(taken, position + 1)
         taken.add(name)
         names.append(name)
     return tuple(names)
+
+
+def free_interface_name(taken: Collection[str], start: int) -> str:
+    """The first `net<N>`, N >= start, that is not taken (Multus names the N-th secondary net<N>)."""
+    number = start
+    while f"net{number}" in taken:
+        number += 1
+    return f"net{number}"
 
 
 # --- short form -------------------------------------------------------------------------------------------

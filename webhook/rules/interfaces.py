@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cni.spec.selection import free_interface_name
 from webhook.rules.base import Issue, PodContext
 
 IFNAMSIZ = 16  # kernel limit including the NUL byte
@@ -42,7 +43,7 @@ def interface_name_reserved(ctx: PodContext) -> Iterator[Issue]:
             continue
         what = "the cluster default network" if name == primary else "the loopback device"
         yield Issue(f"{att.path}.interface", f'{att.label}: interface "{name}" is reserved for {what}',
-                    f'choose another name, e.g. "{_free_name(taken, att.selection.index + 1)}"')
+                    f'choose another name, e.g. "{free_interface_name(taken, att.selection.index + 1)}"')
 
 
 def interface_name_duplicate(ctx: PodContext) -> Iterator[Issue]:
@@ -50,15 +51,9 @@ def interface_name_duplicate(ctx: PodContext) -> Iterator[Issue]:
     taken = {att.ifname for att in ctx.attachments}
     for att in ctx.attachments:
         if att.ifname in seen:
+            suggestion = free_interface_name(taken, att.selection.index + 1)
             yield Issue(f"{att.path}.interface",
                         f'{att.label}: interface "{att.ifname}" is already used by {seen[att.ifname]}',
-                        f'give each attachment its own name, e.g. "{_free_name(taken, att.selection.index + 1)}"')
+                        f'give each attachment its own name, e.g. "{suggestion}"')
         else:
             seen[att.ifname] = att.label
-
-
-def _free_name(taken: set[str], start: int) -> str:
-    number = start
-    while f"net{number}" in taken:
-        number += 1
-    return f"net{number}"
