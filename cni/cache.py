@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from cni import errors
+from cni.atomicfile import write_atomic
 from cni.errors import CniError
 from cni.plan import Attachment
 from cni.routes import Rule
@@ -68,16 +67,7 @@ def write(cache_dir: str, record: Record) -> None:
     path = record_path(cache_dir, record.container_id, record.ifname)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(record.to_json(), f, separators=(",", ":"))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, json.dumps(record.to_json(), separators=(",", ":")).encode(), mode=0o600)
     except OSError as e:
         raise CniError(errors.CACHE_FAILED, f"cannot write the attachment record {path}", str(e)) from e
 

@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cni import shim
+from cni.atomicfile import write_atomic
 from cni.node_logging import configure_logging
 from cni.node_settings import NodeSettings
 
@@ -165,27 +165,6 @@ def api_server_url(host: str, port: str) -> str:
 
 
 # ---- file system --------------------------------------------------------------------------------------------
-
-
-def write_atomic(path: Path, data: bytes, *, mode: int) -> bool:
-    """Write `data` to `path` via a temp file and rename; False (no write) when it already holds exactly that."""
-    with contextlib.suppress(OSError):
-        if path.read_bytes() == data and (path.stat().st_mode & 0o7777) == mode:
-            return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fchmod(out.fileno(), mode)
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    return True
 
 
 def read_state(layout: Layout) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cni import install, shim
+from cni.atomicfile import write_atomic
 from cni.server import CniServer, Handler, Limits, Observer
 
 INTERPRETER = os.path.realpath(sys.executable)
@@ -22,7 +23,7 @@ def install_shim(bin_dir: Path, *, socket: Path, standalone: str = "netweave-cni
     source = Path(shim.__file__).read_text()
     text = install.render_shim(source, interpreter=INTERPRETER, socket=str(socket), standalone=standalone)
     path = bin_dir / "netweave"
-    install.write_atomic(path, text.encode(), mode=0o755)
+    write_atomic(path, text.encode(), mode=0o755)
     return path
 
 
