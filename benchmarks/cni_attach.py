@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socketserver
 import statistics
 import subprocess
 import sys
@@ -121,9 +120,6 @@ def report(title: str, m: dict[str, Any], n: int) -> str:
 
 
 def main() -> int:
-    # The replay server writes headers and body separately; without TCP_NODELAY every response stalls ~40 ms
-    # on Nagle + delayed ACK, which a real kube-apiserver does not do.
-    socketserver.StreamRequestHandler.disable_nagle_algorithm = True
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50)
     parser.add_argument("--write", type=Path, default=REPO / "benchmarks" / "RESULTS-cni.md")

@@ -599,6 +599,9 @@ def _make_handler(server: ReplayServer) -> type[http.server.BaseHTTPRequestHandl
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "replay-apiserver/1.24"
+        # Headers and body are written apart: without TCP_NODELAY every reply waits ~40 ms for a delayed ACK,
+        # which a real kube-apiserver does not.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read server.requests
             return

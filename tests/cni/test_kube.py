@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socketserver
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,6 @@ STATUS = "k8s.v1.cni.cncf.io/network-status"
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[ReplayServer]:
-    socketserver.StreamRequestHandler.disable_nagle_algorithm = True
     with ReplayServer() as server:
         yield server
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socketserver
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,9 +25,6 @@ def _usable() -> str | None:
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[ReplayServer]:
-    # The replay handler writes headers and body apart: without TCP_NODELAY each reply waits ~40 ms for a
-    # delayed ACK (a real kube-apiserver does not).
-    socketserver.StreamRequestHandler.disable_nagle_algorithm = True
     with ReplayServer() as server:
         yield server
 
