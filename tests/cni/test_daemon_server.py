@@ -13,7 +13,7 @@ import pytest
 from cni import shim
 from cni.metrics import NodeMetrics
 from cni.server import CniServer, Limits
-from tests.cni.serving import install_shim, run_shim, serving, start_shim
+from tests.cni.serving import run_shim, serving, start_shim
 
 STDIN = json.dumps({"cniVersion": "1.0.0", "name": "netweave", "type": "netweave",
                     "clusterNetwork": "/x"}).encode()
@@ -46,17 +46,6 @@ class SlowHandler:
         with self.lock:
             self.running[cid] -= 1
         return b'{"cniVersion":"1.0.0"}', 0
-
-
-@pytest.fixture
-def sock(tmp_path: Path) -> Path:
-    return tmp_path / "run" / "cni.sock"
-
-
-@pytest.fixture
-def shim_path(tmp_path: Path, sock: Path) -> Path:
-    (tmp_path / "bin").mkdir()
-    return install_shim(tmp_path / "bin", socket=sock)
 
 
 def test_fifty_concurrent_adds_with_eight_workers_succeed_or_get_code_11(shim_path: Path, sock: Path) -> None:

@@ -1,7 +1,6 @@
 """The node daemon's watch cache against the replay API server (real kubernetes client, real HTTP)."""
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +10,7 @@ from cni.daemon import KubeTransport, cache_probe, lookup_counts
 from cni.metrics import NodeMetrics
 from cni.watchcache import WatchCache, split_lines
 from tests.replay import ReplayServer
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+from tests.waiting import eventually
 
 
 def pod(name: str, node: str, namespace: str = "team-a") -> dict[str, Any]:
@@ -45,7 +38,7 @@ def cache(api: ReplayServer, tmp_path: Path) -> Iterator[WatchCache]:
 
 
 def test_lists_then_watches_pods_of_this_node_only(api: ReplayServer, cache: WatchCache) -> None:
-    eventually(lambda: any(r.param("watch") == "true" for r in api.requests_for("GET", "/api/v1/pods")))
+    assert eventually(lambda: any(r.param("watch") == "true" for r in api.requests_for("GET", "/api/v1/pods")))
     requests = api.requests_for("GET", "/api/v1/pods")
     listing, watch = requests[0], next(r for r in requests if r.param("watch") == "true")
     assert (listing.param("watch"), listing.param("fieldSelector")) == (None, "spec.nodeName=node-1")
@@ -56,12 +49,12 @@ def test_lists_then_watches_pods_of_this_node_only(api: ReplayServer, cache: Wat
 
 def test_replayed_pod_events_end_with_the_pod_deleted(cache: WatchCache) -> None:
     # watch-pods-node.raw: ADDED, MODIFIED, DELETED team-a/on-node-1, then a BOOKMARK.
-    eventually(lambda: cache.pods.get("team-a", "on-node-1") is None and len(cache.pods) == 0)
+    assert eventually(lambda: cache.pods.get("team-a", "on-node-1") is None and len(cache.pods) == 0)
 
 
 def test_replayed_nad_events_are_applied(cache: WatchCache) -> None:
     # watch-nads.raw: ADDED lab/res-c, ADDED/MODIFIED/DELETED team-a/watch-demo, ADDED lab-nri/res-c.
-    eventually(lambda: cache.nads.get("lab-nri", "res-c") is not None)
+    assert eventually(lambda: cache.nads.get("lab-nri", "res-c") is not None)
     assert cache.nads.get("lab", "res-c") is not None
     assert cache.nads.get("team-a", "watch-demo") is None
     assert cache.nads.get("kube-system", "ovn-net") is not None
@@ -71,15 +64,15 @@ def test_replayed_nad_events_are_applied(cache: WatchCache) -> None:
 def test_new_pods_on_this_node_appear_and_others_do_not(api: ReplayServer, cache: WatchCache) -> None:
     api.add_pod(pod("mine", "node-1"))
     api.add_pod(pod("theirs", "node-2"))
-    eventually(lambda: cache.pod("team-a", "mine") is not None)
+    assert eventually(lambda: cache.pod("team-a", "mine") is not None)
     assert cache.pod("team-a", "theirs") is None
     assert "managedFields" not in cache.pods.get("team-a", "mine")["metadata"]  # type: ignore[index]
     api.delete_pod("team-a", "mine")
-    eventually(lambda: cache.pod("team-a", "mine") is None)
+    assert eventually(lambda: cache.pod("team-a", "mine") is None)
 
 
 def test_watch_resumes_from_the_last_version_without_relisting(api: ReplayServer, cache: WatchCache) -> None:
-    eventually(lambda: len([r for r in api.requests_for("GET", "/api/v1/pods") if r.param("watch")]) >= 3)
+    assert eventually(lambda: len([r for r in api.requests_for("GET", "/api/v1/pods") if r.param("watch")]) >= 3)
     requests = api.requests_for("GET", "/api/v1/pods")
     assert [r.param("watch") for r in requests].count(None) == 1  # one LIST only
     assert requests[2].param("resourceVersion") == "371"  # the BOOKMARK's version
@@ -93,7 +86,8 @@ def test_expired_watch_relists(api: ReplayServer, tmp_path: Path) -> None:
     watch = WatchCache(KubeTransport.connect(str(api.write_kubeconfig(tmp_path / "kc"))), node_name="node-1")
     watch.start()
     try:
-        eventually(lambda: len([r for r in api.requests_for("GET", "/api/v1/pods") if not r.param("watch")]) >= 2)
+        lists = lambda: [r for r in api.requests_for("GET", "/api/v1/pods") if not r.param("watch")]  # noqa: E731
+        assert eventually(lambda: len(lists()) >= 2)
     finally:
         watch.stop()
 
@@ -116,7 +110,7 @@ def test_lookups_count_hits_and_misses(cache: WatchCache) -> None:
 
 
 def test_metrics_report_cache_size_and_lookups(cache: WatchCache) -> None:
-    eventually(lambda: len(cache.nads) == 9)
+    assert eventually(lambda: len(cache.nads) == 9)
     cache.nad("default", "macvlan-conf")
     metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
     text = metrics.render().decode()

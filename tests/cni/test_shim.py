@@ -27,17 +27,6 @@ ENV = {
 }
 
 
-@pytest.fixture
-def sock(tmp_path: Path) -> Path:
-    return tmp_path / "run" / "cni.sock"
-
-
-@pytest.fixture
-def shim_path(tmp_path: Path, sock: Path) -> Path:
-    (tmp_path / "bin").mkdir()
-    return install_shim(tmp_path / "bin", socket=sock)
-
-
 @pytest.mark.parametrize(
     ("env", "stdin"),
     [

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from tests.replay import ReplayServer
+from tests.waiting import eventually
 from webhook.catalog import MemoryCatalog
 from webhook.kube import Backoff, ClusterCatalog
 
@@ -18,15 +19,6 @@ LISTED = [("default", "ip-192"), ("default", "kube-ovn-vpc-network"), ("default"
           ("kube-system", "calico-net"), ("kube-system", "ovn-net"), ("lab", "bridge-b"), ("lab", "macvlan-a")]
 AFTER_CAPTURED_WATCH = sorted([*LISTED, ("lab", "res-c"), ("lab-nri", "res-c")])
 FAST = Backoff(initial=0.05, maximum=0.2)
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.01)
-    return check()
 
 
 def nad(namespace: str, name: str) -> dict[str, Any]:

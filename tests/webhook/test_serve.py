@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from kubernetes import client
 from certs.rotation import CertPaths
 from tests.paths import FIXTURES
 from tests.replay import ReplayServer
+from tests.waiting import eventually
 from tests.webhook.servers import Certs, Client, ServeProcess, ThreadedServer, make_certs
 from webhook.app import StaticCatalog, create_app
 from webhook.catalog import MemoryCatalog
@@ -24,15 +24,6 @@ from webhook.policy import Policy
 
 NADS = FIXTURES / "manifests" / "nads.yaml"
 NADS_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 def pod_review(networks: str, *, namespace: str = "default") -> dict[str, Any]:
@@ -62,7 +53,7 @@ def test_certificate_rotation_reaches_new_connections_and_keeps_old_ones(tmp_pat
             finally:
                 fresh.close()
 
-        assert eventually(new_connection_sees_new_cert)
+        assert eventually(new_connection_sees_new_cert, timeout=10.0)
         sock = old.conn.sock
         assert old.request("GET", "/healthz").status == 200  # same keep-alive connection, not dropped
         assert old.conn.sock is sock and old.peer_certificate() == first
@@ -92,7 +83,7 @@ def test_readyz_waits_for_the_cluster_catalog(tmp_path: Path) -> None:
             assert c.request("GET", "/healthz").status == 200
             reply = c.request("GET", "/readyz")
             assert reply.status == 503 and reply.json()["status"] == "not ready"
-            assert eventually(lambda: c.request("GET", "/readyz").status == 200)
+            assert eventually(lambda: c.request("GET", "/readyz").status == 200, timeout=10.0)
             ready = c.request("GET", "/readyz").json()
             # 7 NADs listed; the replayed watch may already have added more by the time we ask.
             assert ready["status"] == "ready" and ready["nads"] >= 7
@@ -112,7 +103,7 @@ def cluster_server(tmp_path: Path) -> Any:
 def test_cluster_catalog_serves_watched_nads_without_api_calls(cluster_server: Any) -> None:
     api, proc = cluster_server
     c = proc.client()
-    assert eventually(lambda: c.request("GET", "/readyz").json().get("nads") == 9)
+    assert eventually(lambda: c.request("GET", "/readyz").json().get("nads") == 9, timeout=10.0)
     before = len(api.requests)
     allowed = c.post("/mutate", pod_review("lab/res-c@net1", namespace="team-a")).response
     assert allowed["allowed"] is True
@@ -127,7 +118,7 @@ def test_cluster_catalog_serves_watched_nads_without_api_calls(cluster_server: A
     api.add_nad({"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
                  "metadata": {"name": "fresh", "namespace": "default"},
                  "spec": {"config": '{"cniVersion":"0.3.1","type":"macvlan","master":"eth0"}'}})
-    assert eventually(lambda: c.post("/mutate", pod_review("fresh")).response["allowed"] is True)
+    assert eventually(lambda: c.post("/mutate", pod_review("fresh")).response["allowed"] is True, timeout=10.0)
     c.close()
 
 
@@ -197,7 +188,8 @@ def test_every_worker_reloads_the_rotated_certificate(tmp_path: Path) -> None:
     with ServeProcess(["--catalog", str(NADS), "--workers", "2"], certs=live, log_path=tmp_path / "log",
                       env=env) as proc:
         # Ready means one worker answers; rotate only once both have loaded the first certificate.
-        assert eventually(lambda: sum(e.get("message") == "Application startup complete." for e in proc.logs()) == 2)
+        started = lambda: sum(e.get("message") == "Application startup complete." for e in proc.logs())  # noqa: E731
+        assert eventually(lambda: started() == 2, timeout=10.0)
         first = proc.client()
         first.request("GET", "/healthz")
         old_cert = first.peer_certificate()
@@ -220,7 +212,7 @@ def test_every_worker_reloads_the_rotated_certificate(tmp_path: Path) -> None:
         def reloads() -> int:
             return sum(e.get("message") == "reloaded the TLS certificate" for e in proc.logs())
 
-        assert eventually(lambda: reloads() == 2)  # one per worker process
+        assert eventually(lambda: reloads() == 2, timeout=10.0)  # one per worker process
         assert all_new()
 
 
