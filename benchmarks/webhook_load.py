@@ -37,8 +37,7 @@ sys.path.insert(0, str(REPO))
 from certs.rotation import dev_certificates  # noqa: E402
 
 NETWORK_COUNTS = (1, 4, 16)
-CAPTURED = Path(os.environ.get("NETWEAVE_SHARED", REPO.parent / "shared")) / "fixtures" / "admission" / \
-    "009-create-pod-samplepod.json"
+CAPTURED = REPO / "tests" / "fixtures" / "admission" / "009-create-pod-samplepod.json"
 NAMESPACE = "bench"
 
 

@@ -1,9 +1,8 @@
-"""Where the repository and the shared fixtures live, for every test module."""
+"""Where the repository and its test fixtures live, for every test module."""
 
-import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("NETWEAVE_SHARED", REPO.parent / "shared"))
-FIXTURES = SHARED / "fixtures"
-SEEDS = REPO / "tests" / "fixtures" / "seeds"
+# API-server captures (admission/, apiserver/, manifests/) and the seed manifests (seeds/): see fixtures/README.md.
+FIXTURES = REPO / "tests" / "fixtures"
+SEEDS = FIXTURES / "seeds"
