@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from cni.spec import (
@@ -14,42 +15,57 @@ from cni.spec import (
     parse_nad,
 )
 from webhook.catalog import NadCatalog
-from webhook.findings import Finding, Mutation, Verdict
+from webhook.findings import Finding, Mutation, Suppressed, Verdict
 from webhook.policy import Policy
 from webhook.rules import RULES, Issue, PodContext, build_context
 from webhook.rules.placement import nad_annotation_issues
+from webhook.rules.suppression import honoured, refused_issues
 
-SUPPRESS_PREFIX = "ignore-check.netweave.io/"
+REFUSED_RULE = "suppression-refused"
+
 WATCHED_ANNOTATIONS = (NETWORKS_ANNOTATION, DEFAULT_NETWORK_ANNOTATION, NETWORK_STATUS_ANNOTATION)
-# (rule, its suppression annotation), built once: evaluate_pod runs on every pod admission.
-_RULES_WITH_SUPPRESSION = tuple((rule, f"{SUPPRESS_PREFIX}{rule.id}") for rule in RULES)
 _DEFAULT_SEVERITY = {rule.id: rule.severity for rule in RULES}
+# Past the limit the other rules would only repeat themselves once per element (a denial as long as the input).
+_STOP_AFTER = "network-limit"
+STATUS_RULE = "network-status-spoof"
 
 
 def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy, namespace: str | None = None,
-                 path_prefix: str = "", canonical: bool = True) -> Verdict:
+                 path_prefix: str = "", canonical: bool = True, writes_status: bool = False) -> Verdict:
     """Every rule over one pod or pod template: all findings at once, and the mutations admission makes.
 
     `canonical=False` skips rewriting the annotations into canonical form, for callers that only want findings.
+    `writes_status` is True when the requester may write network-status (policy statusWriters).
     """
     annotations = annotations_of(pod)
     if not carries_networks(annotations):
         return Verdict()
     ctx = build_context(pod, catalog=catalog, policy=policy, namespace=namespace, prefix=path_prefix)
+    reasons = honoured(annotations, policy)
     findings: list[Finding] = []
     mutations: list[Mutation] = []
-    for rule, suppression in _RULES_WITH_SUPPRESSION:
+    suppressed: list[Suppressed] = []
+    stopped = False
+    for rule in RULES:
         level = policy.level(rule.id, rule.severity)
-        if level == "off" or (suppression in annotations and rule.id not in policy.protected_rules):
+        if level == "off" or (writes_status and rule.id == STATUS_RULE) or (stopped and rule.id != REFUSED_RULE):
             continue
+        reason = reasons.get(rule.id)
         for out in rule.check(ctx):
             if isinstance(out, Mutation):
-                mutations.append(out)
+                if reason is None:
+                    mutations.append(out)
+                continue
+            finding = _finding(rule.id, out, level, rule.severity)
+            if reason is None:
+                findings.append(finding)
             else:
-                findings.append(_finding(rule.id, out, level, rule.severity))
-    verdict = Verdict(tuple(findings), tuple(mutations))
+                suppressed.append(Suppressed(finding, reason))
+        stopped = stopped or (rule.id == _STOP_AFTER and any(f.severity == "error" for f in findings
+                                                              if f.rule == _STOP_AFTER))
+    verdict = Verdict(tuple(findings), tuple(mutations), tuple(suppressed))
     if canonical and verdict.allowed and _parsed_whole(ctx):
-        verdict = Verdict(verdict.findings, verdict.mutations + _canonical(ctx))
+        verdict = replace(verdict, mutations=verdict.mutations + _canonical(ctx))
     return verdict
 
 
@@ -61,13 +77,20 @@ def evaluate_nad(nad: Mapping[str, Any], *, policy: Policy) -> Verdict:
         ("network-config-invalid", Issue(p.path, f"{p.path}: {p.message}", p.hint, p.severity))
         for p in parsed.config_problems]
     outputs.extend(nad_annotation_issues(parsed))
-    findings = []
+    outputs.extend((REFUSED_RULE, issue) for issue in refused_issues(annotations, policy))
+    reasons = honoured(annotations, policy)
+    findings: list[Finding] = []
+    suppressed: list[Suppressed] = []
     for rule_id, issue in outputs:
         level = policy.level(rule_id, _DEFAULT_SEVERITY[rule_id])
-        suppressed = f"{SUPPRESS_PREFIX}{rule_id}" in annotations and rule_id not in policy.protected_rules
-        if level != "off" and not suppressed:
-            findings.append(_finding(rule_id, issue, level, _DEFAULT_SEVERITY[rule_id]))
-    return Verdict(tuple(findings))
+        if level == "off":
+            continue
+        finding = _finding(rule_id, issue, level, _DEFAULT_SEVERITY[rule_id])
+        if rule_id in reasons:
+            suppressed.append(Suppressed(finding, reasons[rule_id]))
+        else:
+            findings.append(finding)
+    return Verdict(tuple(findings), suppressed=tuple(suppressed))
 
 
 def _finding(rule: str, issue: Issue, level: str, default: str) -> Finding:

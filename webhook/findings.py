@@ -27,6 +27,14 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Suppressed:
+    """A finding that the object's own ignore-check annotation suppressed, with the reason it gave."""
+
+    finding: Finding
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Mutation:
     """One change admission makes to the pod."""
 
@@ -42,6 +50,7 @@ class Verdict:
 
     findings: tuple[Finding, ...] = ()
     mutations: tuple[Mutation, ...] = ()
+    suppressed: tuple[Suppressed, ...] = ()  # not part of the decision; reported by lint (SARIF suppressions)
 
     @property
     def errors(self) -> tuple[Finding, ...]:

@@ -13,8 +13,33 @@ Level = Literal["error", "warning", "off"]
 _LEVELS = ("error", "warning", "off")
 
 DEFAULT_FILE = ".netweave.yaml"
-PROTECTED_RULES = frozenset({"annotation-syntax", "network-namespace-forbidden", "network-status-spoof",
-                             "device-resource", "node-selector", "networks-immutable"})
+DEFAULT_MAX_NETWORKS = 32
+# Built in, never shrunk by a policy: rules that guard what reaches the node (values the node and the delegates
+# act on), namespace isolation, limits, device/selector injection and status protection. A per-object
+# ignore-check annotation can never switch these off; only the cluster's policy (`rules:`) can change their level.
+ALWAYS_PROTECTED = frozenset({
+    "annotation-syntax",            # what the parser could not read never reaches the node unchecked
+    "network-limit",                # a limit the pod author could lift is no limit
+    "interface-name-invalid",       # names the kernel rejects break ADD and every DEL
+    "default-route-gateway",        # the gateway becomes a route in the pod
+    "network-not-found",            # an unresolved NAD skips isolation, device and selector checks
+    "network-namespace-forbidden",  # namespace isolation
+    "default-network-override",     # isolation of the default network (eth0)
+    "static-ip",                    # ips land in CNI_ARGS / runtimeConfig
+    "mac-address",                  # the MAC lands in CNI_ARGS / runtimeConfig
+    "attachment-options",           # portMappings, bandwidth, infiniband-guid land in runtimeConfig
+    "device-resource",              # device injection
+    "node-selector",                # node-selector injection
+    "network-status-spoof",         # status protection
+    "networks-immutable",           # what the node attached is what the pod shows
+    "suppression-refused",          # the feedback about suppressions cannot itself be suppressed
+})
+# The pod author's own convenience: breaking these hurts only the pod that carries the annotation.
+SUPPRESSIBLE = frozenset({"interface-name-reserved", "interface-name-duplicate", "default-route-conflict",
+                          "network-config-invalid", "capability-missing", "subnet-overlap"})
+# Who may write k8s.v1.cni.cncf.io/network-status through the pods resource: the netweave node daemon's
+# ServiceAccount (it writes through pods/status, which the webhooks never see, but a policy may name other CNIs).
+DEFAULT_STATUS_WRITERS = ("system:serviceaccount:netweave-system:netweave-node",)
 
 
 class PolicyError(Exception):
@@ -31,10 +56,20 @@ class Policy:
     namespace_isolation: bool = False
     global_namespaces: tuple[str, ...] = ("kube-system",)
     resource_node_selectors: Mapping[str, str] = field(default_factory=dict)
-    max_networks: int | None = None
-    # Rules that protect the cluster rather than the pod's author: a per-object ignore-check annotation cannot
-    # switch them off (only the policy can).
-    protected_rules: frozenset[str] = PROTECTED_RULES
+    max_networks: int = DEFAULT_MAX_NETWORKS
+    # Protected on top of ALWAYS_PROTECTED (policy `protectedRules`, additive: it can never unprotect a rule).
+    extra_protected: frozenset[str] = frozenset()
+    status_writer_users: tuple[str, ...] = DEFAULT_STATUS_WRITERS
+    status_writer_groups: tuple[str, ...] = ()
+
+    @property
+    def protected_rules(self) -> frozenset[str]:
+        """Rules no per-object ignore-check annotation can switch off."""
+        return ALWAYS_PROTECTED | self.extra_protected
+
+    def writes_status(self, username: str, groups: tuple[str, ...]) -> bool:
+        """Whether this identity (from request.userInfo) may write the network-status annotation."""
+        return username in self.status_writer_users or any(g in self.status_writer_groups for g in groups)
 
     @classmethod
     def load(cls, path: Path) -> Policy:
@@ -53,10 +88,11 @@ class Policy:
         if not isinstance(data, Mapping):
             raise PolicyError(f"{source}: the policy must be a mapping of settings")
         known = {"rules", "primaryInterface", "systemNamespace", "namespaceIsolation", "globalNamespaces",
-                 "resourceNodeSelectors", "maxNetworks", "protectedRules"}
+                 "resourceNodeSelectors", "maxNetworks", "protectedRules", "statusWriters"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise PolicyError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        writers = _status_writers(data.get("statusWriters", {}), source)
         return cls(
             severities=_severities(data.get("rules", {}), source),
             primary_interface=_string(data, "primaryInterface", "eth0", source),
@@ -64,21 +100,28 @@ class Policy:
             namespace_isolation=_boolean(data, "namespaceIsolation", source),
             global_namespaces=_strings(data, "globalNamespaces", ("kube-system",), source),
             resource_node_selectors=_string_map(data, "resourceNodeSelectors", source),
-            max_networks=_positive(data, "maxNetworks", source),
-            protected_rules=frozenset(_strings(data, "protectedRules", tuple(sorted(PROTECTED_RULES)), source)),
+            max_networks=_positive(data, "maxNetworks", DEFAULT_MAX_NETWORKS, source),
+            extra_protected=_rule_ids(data.get("protectedRules", []), source),
+            status_writer_users=writers[0],
+            status_writer_groups=writers[1],
         )
 
     def level(self, rule: str, default: Literal["error", "warning"]) -> Level:
         return self.severities.get(rule, default)
 
 
-def _severities(value: Any, source: str) -> dict[str, Level]:
+def known_rule_ids() -> frozenset[str]:
+    """Every rule id a policy may name: the registry's and the admission-only networks-immutable."""
     from webhook.rules import RULE_IDS  # imported here: the rules themselves import this module
 
+    return RULE_IDS | {"networks-immutable"}
+
+
+def _severities(value: Any, source: str) -> dict[str, Level]:
     if not isinstance(value, Mapping):
         raise PolicyError(f"{source}: rules must map rule ids to error, warning or off")
     out: dict[str, Level] = {}
-    known = RULE_IDS | {"networks-immutable"}
+    known = known_rule_ids()
     for rule, level in value.items():
         if rule not in known:
             raise PolicyError(f"{source}: rules.{rule} is not a rule id; known: {', '.join(sorted(known))}")
@@ -87,6 +130,30 @@ def _severities(value: Any, source: str) -> dict[str, Level]:
             raise PolicyError(f"{source}: rules.{rule} is {level!r}; use error, warning or off")
         out[str(rule)] = text  # type: ignore[assignment]
     return out
+
+
+def _rule_ids(value: Any, source: str) -> frozenset[str]:
+    """protectedRules: known rule ids only, so a typo is an error rather than a rule left unprotected."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"{source}: protectedRules must be a list of rule ids")
+    known = known_rule_ids()
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise PolicyError(f"{source}: protectedRules: unknown rule id(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(sorted(known))}")
+    return frozenset(value)
+
+
+def _status_writers(value: Any, source: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """statusWriters: {users: [...], groups: [...]}, the identities that may write network-status."""
+    if not isinstance(value, Mapping) or set(value) - {"users", "groups"}:
+        raise PolicyError(f"{source}: statusWriters must be a mapping with users and/or groups (lists of names)")
+    where = f"{source}: statusWriters"
+    users = _strings(value, "users", DEFAULT_STATUS_WRITERS, where)
+    groups = _strings(value, "groups", (), where)
+    if not all(users + groups):
+        raise PolicyError(f"{where}: user and group names must not be empty")
+    return users, groups
 
 
 def _string(data: Mapping[str, Any], key: str, default: str, source: str) -> str:
@@ -106,7 +173,7 @@ def _boolean(data: Mapping[str, Any], key: str, source: str) -> bool:
 def _strings(data: Mapping[str, Any], key: str, default: tuple[str, ...], source: str) -> tuple[str, ...]:
     value = data.get(key, list(default))
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise PolicyError(f"{source}: {key} must be a list of namespace names")
+        raise PolicyError(f"{source}: {key} must be a list of names")
     return tuple(value)
 
 
@@ -123,10 +190,8 @@ def _string_map(data: Mapping[str, Any], key: str, source: str) -> dict[str, str
     return {str(k): v for k, v in value.items()}
 
 
-def _positive(data: Mapping[str, Any], key: str, source: str) -> int | None:
-    value = data.get(key)
-    if value is None:
-        return None
+def _positive(data: Mapping[str, Any], key: str, default: int, source: str) -> int:
+    value = data.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise PolicyError(f"{source}: {key} must be a positive whole number")
     return value

@@ -11,12 +11,17 @@ def test_full_policy_file(tmp_path: Path) -> None:
     path = tmp_path / ".netweave.yaml"
     path.write_text("rules:\n  subnet-overlap: off\n  capability-missing: warning\nprimaryInterface: mgmt0\n"
                     "systemNamespace: multus\nnamespaceIsolation: true\nglobalNamespaces: [shared]\n"
-                    "resourceNodeSelectors:\n  yusur.tech/sriov_dpu: k8s.ovn.org/dpu-host\nmaxNetworks: 4\n")
+                    "resourceNodeSelectors:\n  yusur.tech/sriov_dpu: k8s.ovn.org/dpu-host\nmaxNetworks: 4\n"
+                    "protectedRules: [subnet-overlap]\n"
+                    "statusWriters: {users: [system:serviceaccount:kube-system:multus], groups: [cni-writers]}\n")
     policy = Policy.load(path)
     assert policy == Policy(severities={"subnet-overlap": "off", "capability-missing": "warning"},
                             primary_interface="mgmt0", system_namespace="multus", namespace_isolation=True,
                             global_namespaces=("shared",),
-                            resource_node_selectors={"yusur.tech/sriov_dpu": "k8s.ovn.org/dpu-host"}, max_networks=4)
+                            resource_node_selectors={"yusur.tech/sriov_dpu": "k8s.ovn.org/dpu-host"}, max_networks=4,
+                            extra_protected=frozenset({"subnet-overlap"}),
+                            status_writer_users=("system:serviceaccount:kube-system:multus",),
+                            status_writer_groups=("cni-writers",))
 
 
 BAD = [
@@ -27,6 +32,12 @@ BAD = [
     pytest.param("namespaceIsolation: yes please\n", "namespaceIsolation", id="not-bool"),
     pytest.param("a: [\n", "not valid YAML", id="bad-yaml"),
     pytest.param("rules:\n  subnet-overlp: off\n", "not a rule id", id="unknown-rule-id"),
+    pytest.param("protectedRules: [mac-adress]\n", r"protectedRules: unknown rule id\(s\) mac-adress; known: ",
+                 id="protected-typo"),
+    pytest.param("protectedRules: mac-address\n", "protectedRules must be a list of rule ids", id="protected-not-list"),
+    pytest.param("maxNetworks: null\n", "maxNetworks must be a positive whole number", id="limit-cannot-be-removed"),
+    pytest.param("statusWriters: [me]\n", "statusWriters must be a mapping", id="writers-not-map"),
+    pytest.param("statusWriters: {users: ['']}\n", "must not be empty", id="writers-empty-name"),
     pytest.param("resourceNodeSelectors:\n  intel.com/sriov: a=b,c=d\n", "one label", id="bad-selector"),
 ]
 
@@ -42,3 +53,16 @@ def test_bad_policy_files_name_the_problem(tmp_path: Path, text: str, needle: st
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read"):
         Policy.load(tmp_path / "none.yaml")
+
+
+def test_defaults_keep_a_network_limit_and_the_node_as_the_only_status_writer() -> None:
+    policy = Policy.from_mapping({}, source="empty")
+    assert policy.max_networks == 32
+    assert policy.writes_status("system:serviceaccount:netweave-system:netweave-node", ())
+    assert not policy.writes_status("alice", ("system:authenticated", "system:masters"))
+
+
+def test_status_writers_match_by_user_or_group() -> None:
+    policy = Policy.from_mapping({"statusWriters": {"users": [], "groups": ["system:nodes"]}}, source="p")
+    assert policy.writes_status("system:node:n1", ("system:nodes",))
+    assert not policy.writes_status("system:serviceaccount:netweave-system:netweave-node", ())

@@ -14,6 +14,7 @@ from webhook.rules.options import attachment_options, capability_missing
 from webhook.rules.placement import device_resource, node_selector
 from webhook.rules.routes import default_route_conflict, default_route_gateway
 from webhook.rules.status import network_status_spoof
+from webhook.rules.suppression import suppression_refused
 from webhook.rules.syntax import annotation_syntax, network_limit
 
 RULES: tuple[Rule, ...] = (
@@ -42,6 +43,8 @@ RULES: tuple[Rule, ...] = (
     Rule("node-selector", "error", "node selectors of the NADs are set", node_selector),
     Rule("network-status-spoof", "warning", "users do not set network-status", network_status_spoof),
     Rule("subnet-overlap", "warning", "attachments' subnets do not overlap", subnet_overlap),
+    Rule("suppression-refused", "warning", "ignore-check annotations name a suppressible rule and a reason",
+         suppression_refused),
 )
 
 RULE_IDS: frozenset[str] = frozenset(r.id for r in RULES)

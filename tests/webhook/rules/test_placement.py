@@ -87,19 +87,6 @@ def test_requests_without_limits_in_another_container_are_denied_not_doubled() -
     assert not [m for m in verdict.mutations if m.op == "add-resource"]
 
 
-def test_protected_rules_cannot_be_suppressed_by_the_pod_author() -> None:
-    isolated = Policy(namespace_isolation=True, global_namespaces=())
-    obj = pod("team-b/shared", **{"ignore-check.netweave.io__network-namespace-forbidden": "please"})
-    assert ("network-namespace-forbidden", "networks[0].namespace") in hits(evaluate(obj, isolated))
-    relaxed = Policy(namespace_isolation=True, global_namespaces=(), protected_rules=frozenset())
-    assert evaluate(obj, relaxed).allowed
-
-
-def test_suppression_annotation_turns_a_rule_off_for_one_object() -> None:
-    obj = pod("plain@eth0", **{"ignore-check.netweave.io__interface-name-reserved": "legacy app"})
-    assert evaluate(obj).allowed
-
-
 def test_policy_can_downgrade_and_disable_rules() -> None:
     assert hits(evaluate(pod("nope"), Policy(severities={"network-not-found": "warning"})), "warning") == {
         ("network-not-found", "networks[0]")}

@@ -1,0 +1,151 @@
+"""Per-object suppression: what an ignore-check annotation can and cannot switch off (issue 10, bypasses)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from webhook.catalog import MemoryCatalog
+from webhook.engine import evaluate_nad, evaluate_pod
+from webhook.findings import Verdict
+from webhook.policy import ALWAYS_PROTECTED, SUPPRESSIBLE, Policy, known_rule_ids
+from webhook.rules import RULE_IDS
+
+IGNORE = "ignore-check.netweave.io/"
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+DEFAULT = "v1.multus-cni.io/default-network"
+
+
+def nad(namespace: str, name: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": name, "namespace": namespace}, "spec": {"config": json.dumps(config)}}
+
+
+MACVLAN = {"cniVersion": "1.0.0", "type": "macvlan", "capabilities": {"ips": True, "mac": True},
+           "ipam": {"type": "static", "addresses": [{"address": "10.1.0.2/24"}]}}
+CATALOG = MemoryCatalog.from_objects([
+    nad("team-a", "a-net", MACVLAN),
+    nad("secret-ns", "secret-net", {"cniVersion": "1.0.0", "type": "ptp"}),
+    nad("kube-system", "calico", {"cniVersion": "1.0.0", "type": "ptp"}),
+])
+ISOLATED = Policy(namespace_isolation=True, global_namespaces=("kube-system",))
+
+
+def pod(annotations: dict[str, str], namespace: str = "team-a") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": namespace,
+                                                           "annotations": annotations},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+
+
+def evaluate(annotations: dict[str, str], policy: Policy = ISOLATED) -> Verdict:
+    return evaluate_pod(pod(annotations), catalog=CATALOG, policy=policy)
+
+
+def ignoring(*rules: str, reason: str = "the author insists") -> dict[str, str]:
+    return {f"{IGNORE}{rule}": reason for rule in rules}
+
+
+MAC_INJECTION = '[{"name":"a-net","mac":"02:00:00:00:00:01;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=x"}]'
+IP_INJECTION = '[{"name":"a-net","ips":["10.1.0.5/24;K8S_POD_NAME=x"]}]'
+
+
+@pytest.mark.parametrize(("annotations", "rule"), [
+    pytest.param({DEFAULT: "secret-ns/secret-net", **ignoring("default-network-override")},
+                 "default-network-override", id="foreign-default-network-stays-forbidden"),
+    pytest.param({NETWORKS: "secret-ns/secret-net", **ignoring("network-namespace-forbidden")},
+                 "network-namespace-forbidden", id="foreign-secondary-stays-forbidden"),
+    pytest.param({NETWORKS: MAC_INJECTION, **ignoring("mac-address", "static-ip")},
+                 "mac-address", id="cni-args-injection-through-mac"),
+    pytest.param({NETWORKS: IP_INJECTION, **ignoring("mac-address", "static-ip")},
+                 "static-ip", id="cni-args-injection-through-ips"),
+    pytest.param({NETWORKS: ",".join(["a-net"] * 33), **ignoring("network-limit")},
+                 "network-limit", id="limit-not-liftable"),
+    pytest.param({NETWORKS: '[{"name":"a-net","interface":"net\\u00a0"}]', **ignoring("interface-name-invalid")},
+                 "interface-name-invalid", id="kernel-whitespace-in-ifname"),
+    pytest.param({NETWORKS: '[{"name":"a-net","portMappings":[{"hostPort":0,"containerPort":80}]}]',
+                  **ignoring("attachment-options")}, "attachment-options", id="bad-port-mapping"),
+    pytest.param({NETWORKS: '[{"name":"a-net","default-route":["not-an-ip"]}]', **ignoring("default-route-gateway")},
+                 "default-route-gateway", id="bad-gateway"),
+    pytest.param({NETWORKS: "nope", **ignoring("network-not-found")}, "network-not-found",
+                 id="unresolved-nad-skips-injection"),
+    pytest.param({NETWORKS: "a-net,", **ignoring("annotation-syntax")}, "annotation-syntax", id="syntax"),
+])
+def test_protected_rules_cannot_be_suppressed_per_object(annotations: dict[str, str], rule: str) -> None:
+    verdict = evaluate(annotations)
+    assert not verdict.allowed
+    assert rule in {f.rule for f in verdict.errors}
+    refused = [f for f in verdict.warnings if f.rule == "suppression-refused"]
+    assert refused and all("cannot be suppressed per object" in f.message for f in refused)
+
+
+def test_a_suppressible_rule_is_suppressed_with_a_reason_and_recorded() -> None:
+    verdict = evaluate({NETWORKS: "a-net@eth0", **ignoring("interface-name-reserved", reason="legacy app")})
+    assert verdict.allowed
+    assert verdict.findings == ()
+    assert [(s.finding.rule, s.reason) for s in verdict.suppressed] == [("interface-name-reserved", "legacy app")]
+
+
+@pytest.mark.parametrize(("annotations", "allowed", "says"), [
+    pytest.param({NETWORKS: "a-net@eth0", f"{IGNORE}interface-name-reserved": "  "}, False,
+                 "a suppression needs a reason", id="empty-reason-not-honoured"),
+    pytest.param({NETWORKS: "a-net", f"{IGNORE}interface-name-reservd": "typo"}, True,
+                 '"interface-name-reservd" is not a netweave rule id', id="unknown-id"),
+    pytest.param({NETWORKS: "a-net", f"{IGNORE}mac-address": "x"}, True,
+                 'rule "mac-address" protects the cluster', id="protected-id"),
+])
+def test_suppressions_without_effect_are_reported_as_warnings(annotations: dict[str, str], allowed: bool,
+                                                               says: str) -> None:
+    verdict = evaluate(annotations)
+    assert verdict.allowed is allowed
+    [warning] = [f for f in verdict.warnings if f.rule == "suppression-refused"]
+    assert says in warning.message
+    assert warning.path.startswith('metadata.annotations["ignore-check.netweave.io/')
+
+
+def test_the_feedback_itself_cannot_be_suppressed() -> None:
+    verdict = evaluate({NETWORKS: "a-net", f"{IGNORE}nope": "x", **ignoring("suppression-refused")})
+    messages = sorted(f.message for f in verdict.warnings if f.rule == "suppression-refused")
+    assert len(messages) == 2
+    assert messages[0].startswith('ignore-check.netweave.io/: "nope" is not a netweave rule id')
+    assert messages[1].startswith('ignore-check.netweave.io/suppression-refused: rule "suppression-refused" protects')
+
+
+def test_policy_protection_is_additive() -> None:
+    policy = Policy.from_mapping({"protectedRules": ["subnet-overlap"]}, source="p")
+    assert policy.protected_rules == ALWAYS_PROTECTED | {"subnet-overlap"}
+    assert Policy.from_mapping({"protectedRules": []}, source="p").protected_rules == ALWAYS_PROTECTED
+
+
+def test_policy_extra_protection_refuses_a_suppression() -> None:
+    policy = Policy(extra_protected=frozenset({"interface-name-reserved"}))
+    verdict = evaluate({NETWORKS: "a-net@eth0", **ignoring("interface-name-reserved")}, policy)
+    assert not verdict.allowed
+
+
+def test_every_rule_is_deliberately_protected_or_suppressible() -> None:
+    assert ALWAYS_PROTECTED.isdisjoint(SUPPRESSIBLE)
+    assert ALWAYS_PROTECTED | SUPPRESSIBLE == known_rule_ids() == RULE_IDS | {"networks-immutable"}
+
+
+def test_the_limit_has_a_default_and_stops_the_other_rules() -> None:
+    verdict = evaluate({NETWORKS: ",".join(["nope@eth0"] * 5000)}, Policy())
+    assert [f.rule for f in verdict.findings] == ["network-limit"]
+    assert "5000 networks" in verdict.findings[0].message and "at most 32" in verdict.findings[0].message
+
+
+def test_the_limit_is_inclusive() -> None:
+    verdict = evaluate({NETWORKS: ",".join(f"a-net@n{i}" for i in range(32))}, Policy())
+    assert "network-limit" not in {f.rule for f in verdict.findings}
+
+
+def test_nad_suppressions_get_the_same_feedback() -> None:
+    obj = nad("team-a", "x", {"cniVersion": "1.0.0"})  # no type: network-config-invalid
+    obj["metadata"]["annotations"] = {f"{IGNORE}network-config-invalid": "", f"{IGNORE}bogus": "r"}
+    verdict = evaluate_nad(obj, policy=Policy())
+    assert "network-config-invalid" in {f.rule for f in verdict.errors}
+    assert len([f for f in verdict.warnings if f.rule == "suppression-refused"]) == 2
+    obj["metadata"]["annotations"] = {f"{IGNORE}network-config-invalid": "vendor plugin without type"}
+    honoured = evaluate_nad(obj, policy=Policy())
+    assert honoured.allowed and [s.finding.rule for s in honoured.suppressed] == ["network-config-invalid"]
