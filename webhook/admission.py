@@ -18,6 +18,8 @@ from webhook.findings import Finding, Verdict
 from webhook.patch import make_patch
 from webhook.policy import Policy
 from webhook.review import ALLOW, Decision, Review
+from webhook.rules.status import RULE as STATUS_RULE
+from webhook.rules.status import status_update_finding
 from webhook.workloads import TEMPLATE_PATHS, pod_targets, template_at
 
 NAD_GROUP = "k8s.cni.cncf.io"
@@ -48,7 +50,7 @@ def admit(review: Review, *, catalog: NadCatalog, policy: Policy, mutate: bool) 
     if kind == "Pod" and group == "":
         if review.operation == "CREATE":
             return _pod_create(review, obj, catalog=catalog, policy=policy, mutate=mutate)
-        return _pod_update(obj, review.old_object, policy=policy)
+        return _pod_update(review, obj, review.old_object, policy=policy)
     if WORKLOAD_GROUPS.get(kind) == group:
         return _workload(review, obj, catalog=catalog, policy=policy)
     if kind == "NetworkAttachmentDefinition" and group == NAD_GROUP:
@@ -60,19 +62,24 @@ def _pod_create(review: Review, pod: Mapping[str, Any], *, catalog: NadCatalog, 
                 mutate: bool) -> Admission:
     if not carries_networks(annotations_of(pod)):
         return Admission(ALLOW)
-    verdict = evaluate_pod(pod, catalog=catalog, policy=policy, namespace=review.namespace)
+    verdict = evaluate_pod(pod, catalog=catalog, policy=policy, namespace=review.namespace,
+                           writes_status=policy.writes_status(review.username, review.groups))
     patch: Sequence[Mapping[str, Any]] = ()
     if mutate and verdict.allowed and verdict.mutations:
         patch = make_patch(pod, verdict.mutations)
     return _from_verdict(verdict, patch=patch)
 
 
-def _pod_update(pod: Mapping[str, Any], old: Mapping[str, Any] | None, *, policy: Policy) -> Admission:
-    level = policy.level(NETWORKS_IMMUTABLE, "error")
-    if old is None or level == "off":
+def _pod_update(review: Review, pod: Mapping[str, Any], old: Mapping[str, Any] | None, *,
+                policy: Policy) -> Admission:
+    if old is None:
         return Admission(ALLOW)
     new_annotations, old_annotations = annotations_of(pod), annotations_of(old)
-    findings = tuple(
+    status = None
+    if policy.level(STATUS_RULE, "warning") != "off" and not policy.writes_status(review.username, review.groups):
+        status = status_update_finding(new_annotations, old_annotations, username=review.username)
+    level = policy.level(NETWORKS_IMMUTABLE, "error")
+    findings = () if level == "off" else tuple(
         Finding(
             NETWORKS_IMMUTABLE,
             f'metadata.annotations["{key}"]',
@@ -84,7 +91,7 @@ def _pod_update(pod: Mapping[str, Any], old: Mapping[str, Any] | None, *, policy
         for key in IMMUTABLE_ANNOTATIONS
         if new_annotations.get(key) != old_annotations.get(key)
     )
-    return _from_verdict(Verdict(findings), patch=(), checked=True)
+    return _from_verdict(Verdict(findings + ((status,) if status else ())), patch=(), checked=True)
 
 
 def _workload(review: Review, obj: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy) -> Admission:

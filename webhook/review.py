@@ -45,6 +45,9 @@ class Review:
     object: Mapping[str, Any] | None
     old_object: Mapping[str, Any] | None
     dry_run: bool
+    # request.userInfo: who asks (only the node's identity may write network-status)
+    username: str = ""
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,7 @@ def _review(request: Mapping[str, Any], uid: str) -> Review:
         raise ReviewError("request.kind must be an object with group, version and kind", uid=uid)
     resource = request.get("resource")
     namespace = request.get("namespace")
+    username, groups = _user_info(request.get("userInfo"))
     return Review(
         uid=uid,
         kind=GroupVersionKind(str(kind.get("group") or ""), str(kind.get("version") or ""), kind["kind"]),
@@ -109,7 +113,18 @@ def _review(request: Mapping[str, Any], uid: str) -> Review:
         object=_object(request, "object", uid),
         old_object=_object(request, "oldObject", uid),
         dry_run=request.get("dryRun") is True,
+        username=username,
+        groups=groups,
     )
+
+
+def _user_info(value: Any) -> tuple[str, tuple[str, ...]]:
+    """username and groups of request.userInfo; anything malformed counts as an anonymous requester."""
+    if not isinstance(value, dict):
+        return "", ()
+    username, groups = value.get("username"), value.get("groups")
+    return (username if isinstance(username, str) else "",
+            tuple(g for g in groups if isinstance(g, str)) if isinstance(groups, list) else ())
 
 
 def _object(request: Mapping[str, Any], key: str, uid: str) -> Mapping[str, Any] | None:
