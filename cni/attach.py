@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cni import cache, errors, invoke, report
+from cni import cache, errors, invoke, netlink, report
 from cni.cache import Record
 from cni.context import Context
 from cni.devices import pod_devices
@@ -24,7 +24,7 @@ from cni.kube import Api
 from cni.plan import Attachment, ClusterNetwork, NadKey, plan_attachments, wanted_nads
 from cni.request import VALID_ATTACHMENTS_KEY, Config, PodRef, Request
 from cni.results import convert
-from cni.routes import RoutePlan, Rule, plan_routes
+from cni.routes import Route, RoutePlan, Rule, drifted_families, plan_routes
 from cni.spec import Nad, parse_nad, parse_netconf
 
 logger = logging.getLogger(__name__)
@@ -52,14 +52,21 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     rules: tuple[Rule, ...] = ()
     failed: Attachment | None = None
+    installed: dict[str, tuple[Route, ...]] = {}   # ifname -> the default routes its delegate added itself
     _preload("pyroute2")   # imports while the delegates run, not after them
     try:
-        for failed in attachments:
-            results[failed.ifname] = invoke.add_list(ctx, failed.plugins, _invocation(req, failed),
-                                                     failed.runtime_config)
-        failed = None
-        rules = _apply_routes(req.netns, attachments, results, config)
-        cache.write(config.cache_dir, replace(record, results=results, rules=rules, complete=True))
+        with netlink.PodNetns(req.netns) as pod_ns:
+            _take_defaults(pod_ns, required=False)   # a missing netns is the first delegate's error to report
+            for failed in attachments:
+                results[failed.ifname] = invoke.add_list(ctx, failed.plugins, _invocation(req, failed),
+                                                         failed.runtime_config)
+                # Calico/OVN-K add their own default with a plain add: the next delegate must find none.
+                installed[failed.ifname] = _take_defaults(pod_ns, required=True)
+            failed = None
+            plan = _apply_routes(pod_ns, attachments, results, installed, config)
+        rules = plan.rules
+        cache.write(config.cache_dir, replace(record, results=results, rules=rules, defaults=plan.defaults,
+                                              complete=True))
     except Exception as exc:
         e = exc if isinstance(exc, CniError) else CniError(errors.UNEXPECTED, "unexpected error", repr(exc))
         where = f'network "{failed.network}" interface "{failed.ifname}"' if failed else "pod routes"
@@ -100,7 +107,7 @@ def check(ctx: Context, req: Request) -> None:
             invoke.check_list(ctx, att.plugins, _invocation(req, att), att.runtime_config, cached)
         except CniError as e:
             raise CniError(e.code, f'network "{att.network}" interface "{att.ifname}": {e.msg}', e.details) from e
-    _check_routes(req.netns, record, config)
+    _check_routes(req.netns, record)
 
 
 def status(ctx: Context, req: Request) -> None:
@@ -243,32 +250,41 @@ def _invocation(req: Request, att: Attachment, *, netns: str | None = None,
     )
 
 
-def _apply_routes(netns: str, attachments: Sequence[Attachment], results: Mapping[str, Mapping[str, Any]],
-                  config: Config) -> tuple[Rule, ...]:
-    from cni import netlink
-
+def _take_defaults(pod_ns: netlink.PodNetns, *, required: bool) -> tuple[Route, ...]:
+    """Take every default route out of the pod; what was there (a delegate's own defaults) is returned."""
     try:
-        with netlink.pod_netns(netns) as ipr:
-            plan = plan_routes(attachments, results, netlink.read_defaults(ipr),
-                               cluster_routes=config.cluster_routes)
-            netlink.apply_plan(ipr, plan)
+        return tuple(netlink.take_defaults(pod_ns.ipr()))
+    except FileNotFoundError as e:
+        if not required:
+            return ()
+        raise CniError(errors.INVALID_ENVIRONMENT, f"network namespace {pod_ns.path} does not exist") from e
+
+
+def _apply_routes(pod_ns: netlink.PodNetns, attachments: Sequence[Attachment],
+                  results: Mapping[str, Mapping[str, Any]], installed: Mapping[str, Sequence[Route]],
+                  config: Config) -> RoutePlan:
+    plan = plan_routes(attachments, results, installed, cluster_routes=config.cluster_routes)
+    try:
+        netlink.apply_plan(pod_ns.ipr(), plan)
+    except FileNotFoundError as e:
+        raise CniError(errors.INVALID_ENVIRONMENT, f"network namespace {pod_ns.path} does not exist") from e
+    return plan
+
+
+def _check_routes(netns: str, record: Record) -> None:
+    """The pod's default routes are exactly the ones ADD installed (one per family, on the owner)."""
+    try:
+        with netlink.PodNetns(netns) as pod_ns:
+            observed = netlink.read_defaults(pod_ns.ipr())
     except FileNotFoundError as e:
         raise CniError(errors.INVALID_ENVIRONMENT, f"network namespace {netns} does not exist") from e
-    return plan.rules
-
-
-def _check_routes(netns: str, record: Record, config: Config) -> None:
-    from cni import netlink
-
-    try:
-        with netlink.pod_netns(netns) as ipr:
-            plan: RoutePlan = plan_routes(record.attachments, record.results, netlink.read_defaults(ipr),
-                                          cluster_routes=config.cluster_routes)
-    except FileNotFoundError as e:
-        raise CniError(errors.INVALID_ENVIRONMENT, f"network namespace {netns} does not exist") from e
-    if plan.rewrite_families:
-        families = ", ".join(f"IPv{f}" for f in plan.rewrite_families)
-        raise CniError(errors.ROUTES_FAILED, f"default routes changed since ADD ({families})")
+    if record.defaults is None:   # a record written before default routes were recorded
+        return
+    drifted = drifted_families(record.defaults, observed)
+    if drifted:
+        families = ", ".join(f"IPv{f}" for f in drifted)
+        raise CniError(errors.ROUTES_FAILED, f"default routes changed since ADD ({families})",
+                       "; ".join(f"{r.dst} via {r.gateway or '-'} dev {r.ifname}" for r in observed))
 
 
 def _pod_args(req: Request, pod: Mapping[str, str | None] | None) -> dict[str, str]:

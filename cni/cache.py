@@ -14,7 +14,7 @@ from cni import errors
 from cni.atomicfile import write_atomic
 from cni.errors import CniError
 from cni.plan import Attachment
-from cni.routes import Rule
+from cni.routes import Route, Rule
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class Record:
     attachments: tuple[Attachment, ...]
     results: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)   # ifname -> delegate result
     rules: tuple[Rule, ...] = ()
+    defaults: tuple[Route, ...] | None = None   # the default routes ADD left (CHECK); None: not recorded
     complete: bool = False     # False while the ADD is still running (a crash leaves an incomplete record)
 
     def to_json(self) -> dict[str, Any]:
@@ -43,6 +44,7 @@ class Record:
             "results": {k: dict(v) for k, v in self.results.items()},
             "rules": [{"family": r.family, "src": r.src, "table": r.table, "priority": r.priority}
                       for r in self.rules],
+            "defaults": [r.to_json() for r in self.defaults] if self.defaults is not None else None,
             "complete": self.complete,
         }
 
@@ -54,6 +56,8 @@ class Record:
             attachments=tuple(Attachment.from_json(a) for a in data["attachments"]),
             results=data.get("results") or {},
             rules=tuple(Rule(r["family"], r["src"], r["table"], r["priority"]) for r in data.get("rules", [])),
+            defaults=(tuple(Route.from_json(r) for r in data["defaults"])
+                      if isinstance(data.get("defaults"), list) else None),
             complete=bool(data.get("complete")),
         )
 

@@ -1,4 +1,4 @@
-"""pyroute2 edge: read the pod's default routes and make its routes and rules match a RoutePlan.
+"""pyroute2 edge: read and take away the pod's default routes, and make its routes and rules match a RoutePlan.
 
 Always IPRoute(netns=path, flags=0): the pod netns must exist; netweave never creates one.
 """
@@ -15,7 +15,8 @@ from typing import Any, Final
 
 from cni import errors
 from cni.errors import CniError
-from cni.routes import MAIN_TABLE, Family, Route, RoutePlan, Rule
+from cni.routes import MAIN_TABLE, Route, RoutePlan, Rule
+from cni.spec.routing import FAMILIES, Family
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,32 @@ def pod_netns(path: str) -> Iterator[Any]:
         yield ipr
     finally:
         ipr.close()
+
+
+class PodNetns:
+    """One IPRoute on the pod netns for a whole ADD, opened on first use; `with` closes it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._ipr: Any = None
+
+    def __enter__(self) -> PodNetns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
+
+    def ipr(self) -> Any:
+        """The open IPRoute; FileNotFoundError when the netns does not exist."""
+        if self._ipr is None:
+            from pyroute2 import IPRoute
+
+            if not self.path or not os.path.exists(self.path):
+                raise FileNotFoundError(self.path)
+            self._ipr = IPRoute(netns=self.path, flags=0)
+        return self._ipr
 
 
 def read_defaults(ipr: Any) -> list[Route]:
@@ -62,14 +89,22 @@ def _hops(msg: Any, family: Family, names: dict[int, str]) -> list[Route]:
     return [Route(family, dst, names.get(oif, str(oif)), msg.get_attr("RTA_GATEWAY"))]
 
 
-def apply_plan(ipr: Any, plan: RoutePlan) -> None:
-    """Make the pod match `plan` (idempotent: replace for routes, EEXIST ignored for rules)."""
-    indexes = {name: index for index, name in _link_names(ipr).items()}
-    for family in plan.rewrite_families:
+def take_defaults(ipr: Any) -> list[Route]:
+    """Remove every main-table default route and return them: what the pod held (what a delegate just
+    installed), so that the next delegate's plain `route add default` cannot fail with EEXIST."""
+    found = read_defaults(ipr)
+    for family in sorted({r.family for r in found}):
         _delete_defaults(ipr, family)
-        for route in plan.defaults:
-            if route.family == family:
-                _replace(ipr, route, indexes)
+    return found
+
+
+def apply_plan(ipr: Any, plan: RoutePlan) -> None:
+    """Make the pod match `plan`: its defaults are the only ones, then routes (replace) and rules (EEXIST ok)."""
+    indexes = {name: index for index, name in _link_names(ipr).items()}
+    for family in FAMILIES:
+        _delete_defaults(ipr, family)
+    for route in plan.defaults:
+        _replace(ipr, route, indexes)
     for route in plan.routes:
         _replace(ipr, route, indexes)
     for rule in plan.rules:
