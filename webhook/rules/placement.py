@@ -49,18 +49,29 @@ def _resources(ctx: PodContext) -> dict[str, list[Attachment]]:
 
 
 def _quantity_total(containers: list[Any], section: str, resource: str) -> int | str | None:
-    """The sum of a resource over containers, None when unset, or the raw value when it is not whole."""
+    """The sum of a resource over containers, None when unset, or the raw value when it is not whole.
+
+    Kubernetes defaults a container's requests from its limits for extended resources, so a limits-only
+    container counts as requesting its limit (the idiomatic way to ask for a device).
+    """
     total: int | None = None
     for container in containers:
         resources = container.get("resources") if isinstance(container, Mapping) else None
-        value = resources.get(section) if isinstance(resources, Mapping) else None
-        if not isinstance(value, Mapping) or resource not in value:
+        value = _quantity(resources, section, resource)
+        if value is None and section == "requests":
+            value = _quantity(resources, "limits", resource)
+        if value is None:
             continue
-        raw = str(value[resource]).strip()
+        raw = str(value).strip()
         if not raw.isdigit():
             return raw
         total = (total or 0) + int(raw)
     return total
+
+
+def _quantity(resources: Any, section: str, resource: str) -> Any:
+    quantities = resources.get(section) if isinstance(resources, Mapping) else None
+    return quantities.get(resource) if isinstance(quantities, Mapping) else None
 
 
 def device_resource(ctx: PodContext) -> Iterator[RuleOutput]:
@@ -81,8 +92,11 @@ def device_resource(ctx: PodContext) -> Iterator[RuleOutput]:
         if have["requests"] is None and have["limits"] is None:
             yield Mutation("add-resource", resource, str(need), 0)
             continue
+        # Requests defaulted from limits repeat the limits finding; report them only when written.
+        explicit = any(_quantity(c.get("resources") if isinstance(c, Mapping) else None, "requests", resource)
+                       is not None for c in containers)
         for section, total in have.items():
-            if total != need:
+            if total != need and (section == "limits" or explicit):
                 shown = "not set" if total is None else f"{total}"
                 yield Issue(f"{base}.{section}[\"{resource}\"]",
                             f"spec.containers: {section}[\"{resource}\"] is {shown}, but {users} "

@@ -42,6 +42,31 @@ def test_matching_user_request_needs_no_mutation() -> None:
     assert not [m for m in verdict.mutations if m.op == "add-resource"]
 
 
+ACCEPTED_DEVICE_REQUESTS = [
+    pytest.param([container({"limits": {DPU: "1"}})], id="limits-only"),
+    pytest.param([container({"limits": {DPU: 1}, "requests": {"cpu": "1"}})], id="limits-only-with-other-requests"),
+    pytest.param([container({"requests": {DPU: "1"}, "limits": {DPU: "1"}})], id="both"),
+]
+
+
+@pytest.mark.parametrize("containers", ACCEPTED_DEVICE_REQUESTS)
+def test_user_device_requests_that_kubernetes_completes_are_accepted(containers: list[Any]) -> None:
+    verdict = evaluate(pod("kube-system/dpu", spec={"containers": containers}))
+    assert hits(verdict) == set()
+    assert not [m for m in verdict.mutations if m.op == "add-resource"]
+
+
+def test_limits_only_split_over_containers_counts_every_container() -> None:
+    spec = {"containers": [container({"limits": {DPU: "1"}}), container({"limits": {DPU: "1"}})]}
+    assert hits(evaluate(pod("kube-system/dpu@net1,kube-system/dpu@net2", spec=spec))) == set()
+
+
+def test_limits_only_with_the_wrong_count_is_reported_once() -> None:
+    spec = {"containers": [container({"limits": {DPU: "2"}})]}
+    assert hits(evaluate(pod("kube-system/dpu", spec=spec))) == {
+        ("device-resource", 'spec.containers[0].resources.limits["yusur.tech/sriov_dpu"]')}
+
+
 CONFLICTS = [
     pytest.param({"containers": [container({"requests": {DPU: "2"}, "limits": {DPU: "2"}})]},
                  {("device-resource", 'spec.containers[0].resources.requests["yusur.tech/sriov_dpu"]'),
