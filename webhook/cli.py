@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 # subcommand -> (module, add-arguments function, run function, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
@@ -23,10 +24,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="netweave", description="Multi-network pods, checked at admission.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, _, _, help_text) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
-    if not args_list or args_list[0] not in SUBCOMMANDS:
+    if not args_list or args_list[0] not in SUBCOMMANDS:  # --help, --version, or a usage error
         parser.parse_args(args_list or ["--help"])
         return 2
     name = args_list[0]
@@ -37,6 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = command.parse_args(args_list[1:])
     code: int = getattr(module, run_name)(args)
     return code
+
+
+def version() -> str:
+    """The installed distribution's version (package metadata: one source of truth, pyproject.toml)."""
+    try:
+        return metadata.version("netweave")
+    except metadata.PackageNotFoundError:
+        return "(not installed: pip install -e .)"
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", type=Path, help="its private key (PEM); without both, dev certificates "
                         "are created in .dev-certs/")
     parser.add_argument("--catalog", help=f"where NADs come from: '{CLUSTER}' (list+watch via the API) or a "
-                        "directory/file of NAD manifests (default deploy/examples)")
+                        "directory/file of NAD manifests (default: none, every named network is not found)")
     parser.add_argument("--config", type=Path, help="policy file (default .netweave.yaml when it exists)")
     parser.add_argument("--workers", type=int, help="worker processes (default 1)")
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig for --catalog cluster "
@@ -59,12 +59,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     logging.config.dictConfig(logging_config(settings.log_level))
     try:
-        settings = with_certificates(settings)
         app = build_app(settings) if settings.workers == 1 else None
         if app is None:
             load_policy(settings)  # fail fast in the parent, with one message, before the workers start
             if not settings.cluster_catalog:
-                MemoryCatalog.from_directory(Path(settings.catalog))
+                static_catalog(settings)
+        settings = with_certificates(settings)  # last: a start that fails leaves no .dev-certs/ behind
     except (SettingsError, PolicyError, CatalogError, OSError, ValueError) as err:
         logger.error("cannot start: %s", err)
         return EXIT_USAGE
@@ -110,7 +110,15 @@ def catalog_source(settings: Settings) -> CatalogSource:
     if settings.cluster_catalog:
         return ClusterCatalog(api_client_factory(settings.kubeconfig), page_size=settings.list_page_size,
                               watch_timeout=settings.watch_timeout_seconds)
-    return StaticCatalog(MemoryCatalog.from_directory(Path(settings.catalog)))
+    return StaticCatalog(static_catalog(settings))
+
+
+def static_catalog(settings: Settings) -> MemoryCatalog:
+    if not settings.catalog:
+        logger.warning("no NAD catalog: every network a pod names is reported as not found; "
+                       "give --catalog DIR or --catalog cluster")
+        return MemoryCatalog()
+    return MemoryCatalog.from_directory(Path(settings.catalog))
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -118,7 +126,8 @@ def build_app(settings: Settings) -> FastAPI:
     policy = load_policy(settings)
     source = catalog_source(settings)
     logger.info("admission app ready to start",
-                extra={"catalog": settings.catalog, "nads": source.state().size, "policy": str(settings.config)})
+                extra={"catalog": settings.catalog, "nads": source.state().size,
+                       "policy": str(settings.config) if settings.config.is_file() else "defaults"})
     return create_app(catalog=source, policy=policy, max_body_bytes=settings.max_body_bytes)
 
 

@@ -24,7 +24,7 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     dev_cert_dir: Path = Path(".dev-certs")
-    catalog: str = "deploy/examples"  # "cluster" or a directory/file of NAD manifests
+    catalog: str = ""  # "cluster", a directory/file of NAD manifests, or "" (no NADs: works from any directory)
     config: Path = Path(".netweave.yaml")
     config_required: bool = False  # True when the user named the file (a missing file is then an error)
     workers: int = 1
