@@ -1,6 +1,23 @@
 """ADD, DEL, CHECK, STATUS and GC of a pod's networks: plan -> invoke each -> routes -> cache -> status.
 
 Any failure during ADD deletes what was added, in reverse, before the error is returned.
+
+ADD is exclusive per container id + ifname: its record is created before any delegate runs, and an ADD that finds
+one (a live attachment, or an unfinished ADD) is refused with code 109 without touching it.
+
+DEL is total. Every attachment's DEL runs even when another fails. A delegate's DEL error is fatal (DEL fails,
+the record stays for the runtime's retry) when retrying can help or something of it may remain: the delegate
+answered 11 (try again), its ADD had succeeded (it may hold an interface or a lease), or its interface is still in
+the pod netns (or the netns cannot be listed). It is only logged when its ADD never succeeded and its interface is
+not in the pod: then nothing of it exists (e.g. a macvlan whose `master` is missing fails ADD and DEL alike,
+forever), and failing would leave the sandbox stuck in teardown. A rollback that had no fatal failure drops the
+record, so a later DEL finds nothing left and succeeds.
+
+DEL without a record: the record is created before any delegate runs, so none exists when no delegate ran, after
+a complete DEL, or when the cache was lost. DEL then plans from the API as ADD would and deletes that. When the
+API cannot be reached (code 11) and the pod netns still holds interfaces besides `lo`, DEL answers 11 (try again)
+rather than succeed with possible leaks; when the netns is gone or empty, or the API says the pod or its networks
+are gone for good, it deletes the cluster network only (its IPAM) and succeeds — DEL stays idempotent.
 """
 
 from __future__ import annotations
@@ -48,7 +65,9 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
         report.event(ctx, api, pod, "FailedAddingInterface", str(unplanned), warning=True)
         raise
     record = Record(req.container_id, req.ifname, req.netns, req.cni_version, _pod_json(req.pod), attachments)
-    cache.write(config.cache_dir, record)   # a crash mid-ADD still leaves DEL something to undo
+    # Exclusive: a second ADD of a live attachment is refused here, before it can touch anything. Written
+    # before any delegate runs, so a crash mid-ADD still leaves DEL something to undo.
+    cache.create(config.cache_dir, record)
     results: dict[str, dict[str, Any]] = {}
     rules: tuple[Rule, ...] = ()
     failed: Attachment | None = None
@@ -298,16 +317,9 @@ def _pod_args(req: Request, pod: Mapping[str, str | None] | None) -> dict[str, s
 
 def _rollback(ctx: Context, req: Request, done: Sequence[Attachment], results: Mapping[str, Any],
               rules: Sequence[Rule]) -> bool:
-    """DEL what an ADD made, in reverse; every failure is logged, none stops the others. True if all worked."""
+    """DEL what an ADD made, in reverse; True unless a DEL failure is fatal (see the module docstring)."""
     _remove_rules(req.netns, rules)
-    clean = True
-    for att in reversed(done):
-        try:
-            invoke.del_list(ctx, att.plugins, _invocation(req, att), att.runtime_config, results.get(att.ifname))
-        except CniError as e:
-            clean = False
-            logger.error("rollback DEL failed: %s", e, extra={"ifname": att.ifname, "network": att.network})
-    return clean
+    return _del_attachments(ctx, req, done, results, netns=req.netns) is None
 
 
 def _settle_rollback(config: Config, record: Record, done: Sequence[Attachment],
@@ -324,27 +336,82 @@ def _settle_rollback(config: Config, record: Record, done: Sequence[Attachment],
 
 
 def _delete_record(ctx: Context, req: Request, record: Record, *, netns: str) -> None:
-    """DEL every recorded attachment in reverse; raises the first failure after trying them all."""
+    """DEL every recorded attachment in reverse; raises the first fatal failure after trying them all."""
     _remove_rules(netns, record.rules)
+    fatal = _del_attachments(ctx, req, record.attachments, record.results, netns=netns,
+                             container_id=record.container_id, pod=record.pod)
+    if fatal is not None:
+        raise fatal
+
+
+def _del_attachments(ctx: Context, req: Request, attachments: Sequence[Attachment],
+                     results: Mapping[str, Any], *, netns: str, container_id: str | None = None,
+                     pod: Mapping[str, str | None] | None = None) -> CniError | None:
+    """DEL each attachment in reverse; no failure stops the others; the first fatal failure is returned."""
     first: CniError | None = None
-    for att in reversed(record.attachments):
-        inv = _invocation(req, att, netns=netns, container_id=record.container_id, pod=record.pod)
+    for att in reversed(attachments):
+        inv = _invocation(req, att, netns=netns, container_id=container_id, pod=pod)
         try:
-            invoke.del_list(ctx, att.plugins, inv, att.runtime_config, record.results.get(att.ifname))
+            invoke.del_list(ctx, att.plugins, inv, att.runtime_config, results.get(att.ifname))
         except CniError as e:
-            logger.error("DEL failed: %s", e, extra={"ifname": att.ifname, "network": att.network})
+            extra = {"ifname": att.ifname, "network": att.network}
+            why = _fatal_because(e, added=att.ifname in results, netns=netns, ifname=att.ifname)
+            if why is None:
+                logger.warning("DEL failed for an attachment whose ADD never succeeded and that left nothing in "
+                               "the pod; not an error: %s", e, extra=extra)
+                continue
+            logger.error("DEL failed (%s): %s", why, e, extra=extra)
             first = first or CniError(e.code, f'network "{att.network}" interface "{att.ifname}": {e.msg}',
                                       e.details)
-    if first is not None:
-        raise first
+    return first
+
+
+def _fatal_because(e: CniError, *, added: bool, netns: str, ifname: str) -> str | None:
+    """Why a delegate's DEL error fails the DEL; None when it is only logged (see the module docstring)."""
+    if e.code == errors.TRY_AGAIN_LATER:
+        return "the delegate asks to try again"
+    if added:
+        return "its ADD succeeded, so it may still hold an interface or a lease"
+    links = _pod_links(netns)
+    if links is None:
+        return "the pod's interfaces cannot be listed"
+    if ifname in links:
+        return f"interface {ifname} is still in the pod"
+    return None
+
+
+def _pod_links(netns: str) -> frozenset[str] | None:
+    """Interface names in the pod netns (empty when it is gone); None when they cannot be listed."""
+    if not netns or not os.path.exists(netns):
+        return frozenset()
+    from cni import netlink
+
+    try:
+        with netlink.pod_netns(netns) as ipr:
+            return frozenset(str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links())
+    except FileNotFoundError:
+        return frozenset()
+    except (OSError, CniError) as e:
+        logger.warning("cannot list the interfaces of %s: %s", netns, e)
+        return None
 
 
 def _delete_uncached(ctx: Context, req: Request, config: Config) -> None:
-    """No record (lost cache): DEL what the API still describes, else the cluster network only."""
+    """No record: DEL what the API describes; without the API, "try again" while the pod may hold something.
+
+    ADD writes its record before any delegate runs, so a missing record means no delegate ran, a DEL already
+    completed, or the cache was lost; only the API (pod annotation + NADs) can say what the last case needs.
+    """
     try:
         api = Api(ctx, config)
         attachments = _plan(api, config, req, _read_pod(api, req.pod))
-    except Exception as e:  # DEL is best-effort (CNI SPEC): any planning failure narrows what we undo
+    except Exception as e:  # DEL is best-effort (CNI SPEC): a planning failure narrows what we undo
+        links = _pod_links(req.netns)
+        in_use = links is None or bool(links - {"lo"})
+        if isinstance(e, CniError) and e.code == errors.TRY_AGAIN_LATER and in_use:
+            raise CniError(errors.TRY_AGAIN_LATER, "DEL without an attachment record needs the API server to "
+                           "know what to delete", f"{e}; the pod's network namespace {req.netns} still has "
+                           "interfaces") from e
         logger.warning("DEL without a record, planning failed (%s): cluster network only", e)
         try:
             attachments = _plan(Api(ctx, config), config, req, None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -72,6 +74,36 @@ def write(cache_dir: str, record: Record) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomic(path, json.dumps(record.to_json(), separators=(",", ":")).encode(), mode=0o600)
+    except OSError as e:
+        raise CniError(errors.CACHE_FAILED, f"cannot write the attachment record {path}", str(e)) from e
+
+
+def create(cache_dir: str, record: Record) -> None:
+    """Write the first record of an ADD; CniError(ATTACHMENT_EXISTS) when the key already has one.
+
+    Exclusive: the record is written to a temp file and hard-linked into place, which fails if the path exists,
+    so two ADDs of one container id + ifname cannot both proceed (CNI SPEC: a runtime must not ADD twice).
+    """
+    path = record_path(cache_dir, record.container_id, record.ifname)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(json.dumps(record.to_json(), separators=(",", ":")).encode())
+                out.flush()
+                os.fchmod(out.fileno(), 0o600)
+                os.fsync(out.fileno())
+            os.link(temp, path)
+        finally:
+            os.unlink(temp)
+    except FileExistsError as e:
+        existing = read(cache_dir, record.container_id, record.ifname)
+        state = "an attachment" if existing is None or existing.complete else "an unfinished ADD"
+        raise CniError(errors.ATTACHMENT_EXISTS,
+                       f"container {record.container_id} interface {record.ifname} already has {state}",
+                       "a runtime must DEL an attachment before it ADDs the same container id and interface "
+                       "again; the existing attachment was left untouched") from e
     except OSError as e:
         raise CniError(errors.CACHE_FAILED, f"cannot write the attachment record {path}", str(e)) from e
 

@@ -26,6 +26,7 @@ ANNOTATION_INVALID: Final = 105
 ROUTES_FAILED: Final = 106
 CACHE_FAILED: Final = 107
 DEVICE_UNAVAILABLE: Final = 108
+ATTACHMENT_EXISTS: Final = 109   # ADD for a container id + ifname that already has a record (CNI SPEC: no ADD twice)
 UNEXPECTED: Final = 999
 
 

@@ -136,11 +136,21 @@ def del_list(
     ctx: Context, plugins: Sequence[Mapping[str, Any]], inv: Invocation, runtime_config: Mapping[str, Any],
     cached: Mapping[str, Any] | None,
 ) -> None:
-    """DEL each plugin in reverse; prevResult only from cniVersion 0.4.0 on (CNI SPEC §"Delete")."""
+    """DEL each plugin in reverse; prevResult only from cniVersion 0.4.0 on (CNI SPEC §"Delete").
+
+    Unlike libcni, a failing plugin does not stop the ones before it in the list (DEL must release all it
+    can); the first failure is raised after every plugin has run.
+    """
+    first: CniError | None = None
     for plugin in reversed(plugins):
         prev = cached if cached is not None and _has_prev(plugin) else None
         conf = plugin_config(plugin, runtime_config=runtime_config, prev_result=prev)
-        run_plugin(ctx, "DEL", conf, inv)
+        try:
+            run_plugin(ctx, "DEL", conf, inv)
+        except CniError as e:
+            first = first or e
+    if first is not None:
+        raise first
 
 
 def check_list(

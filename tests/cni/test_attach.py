@@ -65,10 +65,11 @@ class Fake:
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
-    def record(self, container_id: str, *, complete: bool = True) -> Record:
+    def record(self, container_id: str, *, complete: bool = True,
+               results: dict[str, dict[str, Any]] | None = None) -> Record:
         att = Attachment(network="fakenet", ifname="eth0", cni_version="1.0.0", plugins=(self.plugin(),),
                          is_default=True)
-        record = Record(container_id, "eth0", "", "1.1.0", POD, (att,), complete=complete)
+        record = Record(container_id, "eth0", "", "1.1.0", POD, (att,), results=results or {}, complete=complete)
         cache.write(self.cache_dir, record)
         return record
 
@@ -153,8 +154,8 @@ def test_gc_skips_a_fresh_incomplete_record_but_collects_an_old_one(fake: Fake) 
     assert [c["containerID"] for c in fake.calls()] == ["stale"]
 
 
-def test_add_whose_rollback_fails_keeps_the_record_for_the_runtime_s_del(fake: Fake) -> None:
-    fake.fail_on("ADD", "DEL")
+def test_add_whose_rollback_is_told_to_try_again_keeps_the_record_for_the_runtime_s_del(fake: Fake) -> None:
+    fake.fail_on("ADD", "DEL", code=11)
     with pytest.raises(CniError):
         attach.add(CTX, fake.request("ADD", "c1", args=POD_ARGS))
     record = cache.read(fake.cache_dir, "c1", "eth0")
@@ -165,6 +166,47 @@ def test_add_whose_rollback_fails_keeps_the_record_for_the_runtime_s_del(fake: F
     attach.delete(CTX, fake.request("DEL", "c1", args=POD_ARGS))
     assert fake.records() == []
     assert [c["command"] for c in fake.calls()] == ["ADD", "DEL", "DEL"]
+
+
+def test_a_del_that_fails_for_an_add_that_never_succeeded_does_not_block_teardown(fake: Fake) -> None:
+    fake.fail_on("ADD", "DEL")   # like macvlan with a missing master: ADD and DEL fail alike, forever
+    with pytest.raises(CniError) as caught:
+        attach.add(CTX, fake.request("ADD", "c1", args=POD_ARGS))
+    assert caught.value.code == 103
+    assert fake.records() == []
+
+    attach.delete(CTX, fake.request("DEL", "c1", args=POD_ARGS))   # the runtime's DEL: no error
+    attach.delete(CTX, fake.request("DEL", "c1", args=POD_ARGS))
+    assert fake.records() == []
+    assert [c["command"] for c in fake.calls()] == ["ADD", "DEL", "DEL", "DEL"]
+
+
+@pytest.mark.parametrize("code", [pytest.param(100, id="plugin-error"), pytest.param(11, id="try-again")])
+def test_a_del_that_fails_after_a_successful_add_fails_and_keeps_the_record(fake: Fake, code: int) -> None:
+    record = fake.record("c1", results={"eth0": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}})
+    fake.fail_on("DEL", code=code)
+    with pytest.raises(CniError) as caught:
+        attach.delete(CTX, fake.request("DEL", "c1", args=POD_ARGS))
+    assert caught.value.code == (11 if code == 11 else 103)
+    assert cache.read(fake.cache_dir, "c1", "eth0") == record
+
+
+def test_a_second_add_of_a_live_attachment_is_refused_without_touching_it(fake: Fake) -> None:
+    record = fake.record("c1", results={"eth0": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}})
+    with pytest.raises(CniError) as caught:
+        attach.add(CTX, fake.request("ADD", "c1", args=POD_ARGS))
+    assert caught.value.code == 109
+    assert caught.value.msg == "container c1 interface eth0 already has an attachment"
+    assert fake.calls() == []
+    assert cache.read(fake.cache_dir, "c1", "eth0") == record
+
+
+def test_an_add_over_an_unfinished_add_is_refused_too(fake: Fake) -> None:
+    fake.record("c1", complete=False)
+    with pytest.raises(CniError) as caught:
+        attach.add(CTX, fake.request("ADD", "c1", args=POD_ARGS))
+    assert (caught.value.code, caught.value.msg) == (109, "container c1 interface eth0 already has an unfinished ADD")
+    assert fake.calls() == []
 
 
 def test_add_whose_rollback_succeeds_removes_the_record(fake: Fake) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from cni import cache
 from cni.cache import Record
+from cni.errors import CniError
 from cni.plan import Attachment
 from cni.routes import Rule
 
@@ -37,3 +41,13 @@ def test_remove_is_idempotent(tmp_path: Path) -> None:
     cache.remove(str(tmp_path), "c1", "eth0")
     cache.remove(str(tmp_path), "c1", "eth0")
     assert cache.read(str(tmp_path), "c1", "eth0") is None
+
+
+def test_create_is_exclusive_and_never_replaces_a_record(tmp_path: Path) -> None:
+    cache.create(str(tmp_path), replace(RECORD, complete=False))
+    with pytest.raises(CniError) as caught:
+        cache.create(str(tmp_path), RECORD)
+    assert caught.value.code == 109
+    assert caught.value.msg == "container c1 interface eth0 already has an unfinished ADD"
+    assert cache.read(str(tmp_path), "c1", "eth0") == replace(RECORD, complete=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["c1-eth0.json"]

@@ -68,6 +68,16 @@ def test_del_runs_in_reverse_and_passes_prev_result_from_0_4_0(tmp_path: Path) -
     assert inputs(tmp_path / "b")[0]["prevResult"] == {"cniVersion": "0.4.0", "ips": []}
 
 
+def test_a_failing_del_does_not_stop_the_plugins_before_it_and_is_raised_after_them(tmp_path: Path) -> None:
+    rec = plugin(tmp_path, "a", RECORDER)
+    plugin(tmp_path, "bad", FAILING)
+    with pytest.raises(CniError) as caught:
+        invoke.del_list(Context(), [{"type": "a", "cniVersion": "1.0.0"}, {"type": "bad", "cniVersion": "1.0.0"}],
+                        inv(tmp_path), {}, None)
+    assert (caught.value.code, caught.value.msg) == (7, "plugin bad: bad master")
+    assert len(inputs(rec)) == 1
+
+
 @pytest.mark.parametrize(("code", "expected"), [
     pytest.param(7, (7, "plugin bad: bad master", "eth9 not found"), id="invalid-config-kept"),
     pytest.param(11, (11, "plugin bad: bad master", "eth9 not found"), id="try-again-kept"),

@@ -225,3 +225,61 @@ def test_del_without_a_cache_record_undoes_what_the_api_still_describes(node: No
 
     assert (deleted.rc, deleted.out) == (0, None)
     assert ns.links() == {} and node.reservations() == []
+
+
+def test_a_macvlan_with_a_missing_master_fails_add_leaves_nothing_and_del_succeeds(node: Node) -> None:
+    macvlan(node, "nomaster", "nwmissing0", "10.173.0.0/24")   # no such link on the node
+    pod = node.pod("p-nomaster", {NETWORKS: "nomaster"})
+    ns = node.make_netns()
+
+    added = node.run("ADD", container_id="c-nomaster", netns=ns, pod=pod)
+
+    assert added.rc != 0 and added.out["code"] == 103, added.out
+    assert 'network "default/nomaster" interface "net1"' in added.out["msg"]
+    assert ns.links() == {} and node.reservations() == [] and node.cache_records() == []
+    deleted = [node.run("DEL", container_id="c-nomaster", netns=ns, pod=pod) for _ in range(2)]
+    assert [(r.rc, r.out) for r in deleted] == [(0, None)] * 2
+    assert ns.links() == {} and node.reservations() == [] and node.cache_records() == []
+
+
+def test_a_second_add_of_a_live_container_is_refused_and_the_attachment_stays_intact(node: Node) -> None:
+    master = node.make_master()
+    macvlan(node, "twice", master, "10.174.0.0/24")
+    pod = node.pod("p-twice", {NETWORKS: "twice"})
+    ns = node.make_netns()
+    assert node.run("ADD", container_id="c-twice", netns=ns, pod=pod).rc == 0
+    links, leases, records = ns.links(), node.reservations(), node.cache_records()
+
+    again = node.run("ADD", container_id="c-twice", netns=ns, pod=pod)
+
+    assert again.rc != 0 and again.out["code"] == 109, again.out
+    assert again.out["msg"] == "container c-twice interface eth0 already has an attachment"
+    assert ns.links() == links and sorted(links) == ["eth0", "net1"]
+    assert node.reservations() == leases and len(leases) == 2
+    assert node.cache_records() == records
+    assert ns.default_routes() == [(f"{node.cluster4}.1", "eth0")]
+    assert node.run("DEL", container_id="c-twice", netns=ns, pod=pod).rc == 0
+    assert ns.links() == {} and node.reservations() == [] and node.cache_records() == []
+
+
+def test_del_without_a_record_or_the_api_server_asks_to_try_again_while_the_pod_has_interfaces(
+    node: Node,
+) -> None:
+    pod = node.pod("p-blind")
+    ns = node.make_netns()
+    assert node.run("ADD", container_id="c-blind", netns=ns, pod=pod).rc == 0
+    for record in (node.root / "cache").glob("*.json"):
+        record.unlink()
+    dead = node.root / "dead-kubeconfig"
+    dead.write_text(node.kubeconfig.read_text().replace(node.api.url, "http://127.0.0.1:9"))
+    blind = node.config(kubeconfig=str(dead))
+
+    refused = node.run("DEL", container_id="c-blind", netns=ns, pod=pod, config=blind)
+
+    assert refused.rc != 0 and refused.out["code"] == 11, refused.out
+    assert sorted(ns.links()) == ["eth0"] and len(node.reservations()) == 1
+    deleted = node.run("DEL", container_id="c-blind", netns=ns, pod=pod)   # the API server is back
+    assert (deleted.rc, deleted.out) == (0, None)
+    assert ns.links() == {} and node.reservations() == []
+    again = node.run("DEL", container_id="c-blind", netns=ns, pod=pod, config=blind)   # nothing left: success
+    assert (again.rc, again.out) == (0, None)
