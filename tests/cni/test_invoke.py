@@ -12,7 +12,9 @@ from cni import invoke
 from cni.context import Context
 from cni.errors import CniError
 
+# Every call also appends "<plugin> <command>" to calls.log beside the plugins: one sequence log for the order.
 RECORDER = """#!/bin/sh
+echo "$(basename "$0") $CNI_COMMAND" >> "$(dirname "$0")/calls.log"
 n=$(ls "$0".in.* 2>/dev/null | wc -l)
 cat > "$0.in.$n"
 env > "$0.env.$n"
@@ -36,6 +38,10 @@ def plugin(tmp_path: Path, name: str, script: str) -> Path:
 def inputs(path: Path) -> list[dict[str, Any]]:
     files = sorted(path.parent.glob(path.name + ".in.*"), key=lambda p: int(p.suffix[1:]))
     return [json.loads(p.read_text()) for p in files]
+
+
+def calls(tmp_path: Path) -> list[str]:
+    return (tmp_path / "calls.log").read_text().splitlines()
 
 
 def inv(tmp_path: Path) -> invoke.Invocation:
@@ -63,7 +69,7 @@ def test_del_runs_in_reverse_and_passes_prev_result_from_0_4_0(tmp_path: Path) -
     cached = {"cniVersion": "1.0.0", "ips": []}
     invoke.del_list(Context(), [{"type": "a", "cniVersion": "0.3.1"}, {"type": "b", "cniVersion": "0.4.0"}],
                     inv(tmp_path), {}, cached)
-    assert (tmp_path / "b.in.0").stat().st_mtime_ns <= (tmp_path / "a.in.0").stat().st_mtime_ns
+    assert calls(tmp_path) == ["b DEL", "a DEL"]
     assert "prevResult" not in inputs(tmp_path / "a")[0]
     assert inputs(tmp_path / "b")[0]["prevResult"] == {"cniVersion": "0.4.0", "ips": []}
 
