@@ -6,7 +6,7 @@ import sys
 import certs
 import cni
 import webhook
-from tests.paths import REPO
+from tests.paths import REPO, console_script
 
 
 def test_top_level_packages_come_from_this_repo() -> None:
@@ -22,7 +22,5 @@ def test_spec_imports_only_the_standard_library() -> None:
 
 
 def test_import_contracts_hold() -> None:
-    lint_imports = REPO / ".venv" / "bin" / "lint-imports"
-    exe = str(lint_imports) if lint_imports.exists() else "lint-imports"
-    result = subprocess.run([exe], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run([str(console_script("lint-imports"))], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -9,9 +9,9 @@ import pytest
 
 from cni.context import Context
 from cni.execute import execute
-from tests.paths import REPO
+from tests.paths import PYTHON, console_script
 
-NETWEAVE = REPO / ".venv" / "bin" / "netweave-cni"
+NETWEAVE = console_script("netweave-cni")
 
 
 def run(env: dict[str, str], stdin: bytes) -> tuple[int, bytes, bytes]:
@@ -32,7 +32,7 @@ def test_version_answers_without_a_config(stdin: bytes) -> None:
 def test_version_does_not_import_kubernetes_or_pyroute2() -> None:
     code = ("import sys, cni.__main__, cni.execute, cni.attach; "
             "assert 'kubernetes' not in sys.modules and 'pyroute2' not in sys.modules")
-    subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", code], check=True)
+    subprocess.run([str(PYTHON), "-c", code], check=True)
 
 
 @pytest.mark.parametrize(("env", "stdin", "code"), [

@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.cni.serving import install_shim
 from tests.e2e.harness import OS_PATH, PYTHON, Netns, Node, Run
-from tests.paths import REPO
+from tests.paths import REPO, console_script
 
 
 def free_port() -> int:
@@ -82,7 +82,7 @@ def shim_for(node: Node, daemon: Daemon) -> Path:
     """The shim as node-install writes it, into a directory of its own (the runtime's CNI bin dir)."""
     bin_dir = node.root / "shim-bin"
     bin_dir.mkdir(exist_ok=True)
-    return install_shim(bin_dir, socket=daemon.socket, standalone=str(REPO / ".venv" / "bin" / "netweave-cni"))
+    return install_shim(bin_dir, socket=daemon.socket, standalone=str(console_script("netweave-cni")))
 
 
 def runtime_env(node: Node, command: str, *, container_id: str, netns: Netns | None,

@@ -14,12 +14,12 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from tests.paths import REPO
+from tests.paths import PYTHON as PYTHON  # re-exported: the e2e modules import it from here
+from tests.paths import console_script
 from tests.replay import ReplayServer
 
 PLUGINS = Path("/usr/lib/cni")
-NETWEAVE = REPO / ".venv" / "bin" / "netweave-cni"
-PYTHON = REPO / ".venv" / "bin" / "python"
+NETWEAVE = console_script("netweave-cni")
 OS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 def unique(prefix: str) -> str:
     """A short unique name (link names must stay within 15 bytes)."""
