@@ -14,6 +14,8 @@ from tests.paths import REPO
 
 BASE = REPO / "deploy"
 UNINSTALL = REPO / "deploy" / "uninstall"
+CRD = REPO / "deploy" / "crd"
+LEGACY = REPO / "deploy" / "legacy"
 
 
 def _kubectl() -> str | None:

@@ -18,12 +18,17 @@ from tests.paths import FIXTURES
 
 ADMISSION = FIXTURES / "admission"
 POD = ("pods.netweave.io", "pods.validate.netweave.io")
+POD_UPDATE = ("pods.validate.netweave.io",)  # the mutating webhook registers CREATE only
 WORKLOAD = ("workloads.netweave.io",)
 CRONJOB = ("cronjobs.netweave.io",)
 NAD = ("network-attachment-definitions.netweave.io",)
 NONE: tuple[str, ...] = ()
 # Fields the API server guarantees on every object it sends (metadata is always set).
 ALWAYS_PRESENT = {"object", "object.metadata"}
+# oldObject is null on CREATE; on UPDATE it is a whole object, metadata included.
+UPDATE_ONLY = {"oldObject", "oldObject.metadata"}
+UPDATE_GUARD = "request.operation == 'UPDATE'"
+STATUS = "k8s.v1.cni.cncf.io/network-status"
 
 
 def _webhooks() -> list[dict[str, Any]]:
@@ -61,7 +66,8 @@ def _namespace_matches(webhook: dict[str, Any], request: dict[str, Any]) -> bool
 def _conditions_match(webhook: dict[str, Any], request: dict[str, Any]) -> bool:
     import celpy
     environment = celpy.Environment()
-    activation = {"object": celpy.json_to_cel(request["object"])}
+    activation = {name: celpy.json_to_cel(value) for name, value in
+                  (("object", request["object"]), ("oldObject", request.get("oldObject")), ("request", request))}
     for condition in webhook.get("matchConditions", []):
         result = environment.program(environment.compile(condition["expression"])).evaluate(activation)
         assert isinstance(result, celpy.celtypes.BoolType), f"{condition['name']}: {result!r}"
@@ -97,7 +103,7 @@ def _request(prefix: str) -> dict[str, Any]:
         pytest.param("014", NONE, id="plain-pod-not-sent"),
         pytest.param("016", POD, id="pod-generate-name"),
         pytest.param("017", POD, id="pod-dry-run"),
-        pytest.param("018", POD, id="pod-update"),
+        pytest.param("018", POD_UPDATE, id="pod-update"),
         pytest.param("019", WORKLOAD, id="deployment"),
         pytest.param("020", WORKLOAD, id="statefulset"),
         pytest.param("021", WORKLOAD, id="daemonset"),
@@ -130,6 +136,46 @@ def _pod_with_only_default_network(request: dict[str, Any]) -> dict[str, Any]:
     return changed
 
 
+def _pod_with_only_network_status(request: dict[str, Any]) -> dict[str, Any]:
+    changed = copy.deepcopy(request)
+    changed["object"]["metadata"]["annotations"] = {STATUS: '[{"name":"forged"}]'}
+    return changed
+
+
+def _update(request: dict[str, Any], old: dict[str, str] | None, new: dict[str, str] | None) -> dict[str, Any]:
+    """An UPDATE of the captured pod with the given annotations before and after."""
+    changed = copy.deepcopy(request)
+    changed["operation"] = "UPDATE"
+    changed["oldObject"] = copy.deepcopy(changed["object"])
+    for key, annotations in (("oldObject", old), ("object", new)):
+        metadata = changed[key]["metadata"]
+        metadata.pop("annotations", None)
+        if annotations is not None:
+            metadata["annotations"] = annotations
+    return changed
+
+
+def _networks_removed(request: dict[str, Any]) -> dict[str, Any]:
+    return _update(request, {"k8s.v1.cni.cncf.io/networks": "macvlan-conf"}, None)
+
+
+def _status_added(request: dict[str, Any]) -> dict[str, Any]:
+    return _update(request, None, {STATUS: "[]"})
+
+
+def _status_changed(request: dict[str, Any]) -> dict[str, Any]:
+    return _update(request, {STATUS: "[]"}, {STATUS: '[{"name":"forged"}]'})
+
+
+def _status_unchanged_label_added(request: dict[str, Any]) -> dict[str, Any]:
+    changed = _update(request, {STATUS: "[]"}, {STATUS: "[]", "team": "a"})
+    return changed
+
+
+def _status_removed(request: dict[str, Any]) -> dict[str, Any]:
+    return _update(request, {STATUS: "[]"}, None)
+
+
 def _pod_in_system_namespace(request: dict[str, Any]) -> dict[str, Any]:
     return {**request, "namespace": "netweave-system"}
 
@@ -144,6 +190,13 @@ def _pod_status_update(request: dict[str, Any]) -> dict[str, Any]:
         pytest.param("019", _without_template_annotations, NONE, id="deployment-template-without-metadata"),
         pytest.param("024", _cronjob_without_annotations, NONE, id="cronjob-template-without-annotations"),
         pytest.param("014", _pod_with_only_default_network, POD, id="pod-default-network-only"),
+        pytest.param("014", _pod_with_only_network_status, POD, id="pod-network-status-only"),
+        pytest.param("014", _networks_removed, POD_UPDATE, id="update-removing-networks-seen-by-old-object"),
+        pytest.param("014", _status_added, POD_UPDATE, id="update-adding-network-status"),
+        pytest.param("014", _status_changed, POD_UPDATE, id="update-changing-network-status"),
+        pytest.param("014", _status_unchanged_label_added, NONE, id="update-keeping-network-status-not-sent"),
+        pytest.param("014", _status_removed, NONE, id="update-removing-network-status-not-sent"),
+        pytest.param("014", lambda r: _update(r, None, None), NONE, id="plain-pod-update-not-sent"),
         pytest.param("008", _pod_in_system_namespace, NONE, id="own-namespace-skipped"),
         pytest.param("008", _pod_status_update, NONE, id="status-subresource-skipped"),
     ],
@@ -152,25 +205,44 @@ def test_changed_requests(fixture: str, change: Any, expected: tuple[str, ...]) 
     assert _called(change(_request(fixture))) == expected
 
 
-_PATH = r"object(?:\.[A-Za-z_][A-Za-z0-9_]*)+"
+_PATH = r"\b(?:object|oldObject)(?:\.[A-Za-z_][A-Za-z0-9_]*)+"
+
+
+def _disjuncts(expression: str) -> list[str]:
+    """The expression split at its top-level `||` (outside parentheses and string literals)."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, char in enumerate(expression):
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char in "()":
+            depth += 1 if char == "(" else -1
+        elif not quoted and depth == 0 and expression.startswith("||", i):
+            parts.append(expression[start:i])
+            start = i + 2
+    return [*parts, expression[start:]]
 
 
 def _unguarded(expression: str) -> list[str]:
     """Field paths used before `has()` proved that they (or their parents) exist, reading left to right.
 
-    Valid for expressions that are one `&&` chain of has() guards followed by the test, as ours are.
+    Each top-level `||` alternative is read on its own: one `&&` chain of guards followed by the test, as ours are.
+    `request.operation == 'UPDATE'` proves that oldObject (null on CREATE) and its metadata exist.
     """
-    guarded = set(ALWAYS_PRESENT)
     problems = []
-    for match in re.finditer(rf"has\(({_PATH})\)|({_PATH})", expression):
-        tested, used = match.group(1), match.group(2)
-        path = tested or used
-        parts = path.split(".")
-        parents = {".".join(parts[:end]) for end in range(1, len(parts))}
-        needed = parents if tested else parents | {path}
-        problems += sorted(needed - guarded)
-        if tested:
-            guarded.add(tested)
+    for part in _disjuncts(expression):
+        guarded = set(ALWAYS_PRESENT)
+        update = part.find(UPDATE_GUARD)
+        for match in re.finditer(rf"has\(({_PATH})\)|({_PATH})", part):
+            if update != -1 and update < match.start():
+                guarded |= UPDATE_ONLY
+            tested, used = match.group(1), match.group(2)
+            path = tested or used
+            parts = path.split(".")
+            parents = {".".join(parts[:end]) for end in range(1, len(parts))}
+            needed = parents if tested else parents | {path}
+            problems += sorted(needed - guarded)
+            if tested:
+                guarded.add(tested)
     return problems
 
 
@@ -189,6 +261,12 @@ def test_every_optional_field_is_guarded_before_use(expression: str) -> None:
             id="has-on-missing-parents",
         ),
         pytest.param("has(object.metadata.annotations) && 'a' in object.metadata.annotations", [], id="guarded"),
+        pytest.param("has(oldObject.metadata.annotations)", ["oldObject", "oldObject.metadata"],
+                     id="old-object-without-operation"),
+        pytest.param("request.operation == 'UPDATE' && has(oldObject.metadata.annotations)", [],
+                     id="old-object-on-update"),
+        pytest.param("(request.operation == 'UPDATE' && true) || has(oldObject.metadata.annotations)",
+                     ["oldObject", "oldObject.metadata"], id="guard-does-not-cross-or"),
     ],
 )
 def test_the_guard_check_itself(expression: str, unguarded: list[str]) -> None:

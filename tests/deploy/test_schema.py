@@ -9,11 +9,15 @@ import yaml
 
 from certs.authority import create_authority, encode_cert
 from certs.bundle import ca_bundle, patch_ca_bundle
-from tests.deploy.rendered import BASE, UNINSTALL, render
+from tests.deploy.rendered import BASE, CRD, LEGACY, UNINSTALL, render
 
-# matchConditions became GA (admissionregistration/v1) in 1.30: the oldest release these manifests target.
-KUBERNETES_VERSION = "1.30"
-
+# The documented minimum: matchConditions are beta and on by default in 1.28 (GA in 1.30).
+KUBERNETES_VERSION = "1.28"
+# deploy/legacy/ is for older clusters; strict validation against the oldest schema we ship catches any field
+# (such as matchConditions) that such an API server would silently drop.
+LEGACY_VERSION = "1.25"
+VERSIONS = {BASE: KUBERNETES_VERSION, UNINSTALL: KUBERNETES_VERSION, CRD: KUBERNETES_VERSION,
+            LEGACY: LEGACY_VERSION}
 
 
 def _custom_kinds(objects: tuple[dict[str, Any], ...]) -> set[tuple[str, str]]:
@@ -28,22 +32,22 @@ def _custom_kinds(objects: tuple[dict[str, Any], ...]) -> set[tuple[str, str]]:
 
 def _cases() -> list[Any]:
     cases = []
-    for directory in (BASE, UNINSTALL):
+    for directory, version in VERSIONS.items():
         objects = render(directory)
         custom = _custom_kinds(objects)
         for obj in objects:
-            ident = f"{directory.name}:{obj['kind']}/{obj['metadata']['name']}"
+            ident = f"{directory.name}:{obj['kind']}/{obj['metadata']['name']}@{version}"
             marks = []
             if (obj["apiVersion"], obj["kind"]) in custom:
                 marks.append(pytest.mark.skip(reason="kind defined by a CRD: no built-in schema"))
-            cases.append(pytest.param(obj, id=ident, marks=marks))
-    return cases or [pytest.param(None, id="no-kubectl")]
+            cases.append(pytest.param(obj, version, id=ident, marks=marks))
+    return cases or [pytest.param(None, KUBERNETES_VERSION, id="no-kubectl")]
 
 
-@pytest.mark.parametrize("obj", _cases())
-def test_object_matches_the_kubernetes_schema(obj: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("obj", "version"), _cases())
+def test_object_matches_the_kubernetes_schema(obj: dict[str, Any], version: str) -> None:
     try:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(obj, version, strict=True)
     except kubernetes_validate.ValidationError as error:
         path = ".".join(str(part) for part in error.path)
         pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {path}: {error.message}")
@@ -68,7 +72,6 @@ def test_base_renders_the_expected_objects() -> None:
         "ClusterRole/netweave-webhook",
         "ClusterRoleBinding/netweave-node",
         "ClusterRoleBinding/netweave-webhook",
-        "CustomResourceDefinition/network-attachment-definitions.k8s.cni.cncf.io",
         "DaemonSet/netweave-node",
         "Deployment/netweave-webhook",
         "MutatingWebhookConfiguration/netweave",
@@ -88,3 +91,10 @@ def test_render_patched_with_a_ca_bundle_stays_valid() -> None:
     assert len(patch.patched) == 5
     for obj in yaml.safe_load_all(patch.text):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_base_needs_match_conditions_that_old_api_servers_drop() -> None:
+    """Why deploy/legacy/ exists: a 1.25 API server does not know matchConditions (it would drop them)."""
+    mutating = next(o for o in render(BASE) if o["kind"] == "MutatingWebhookConfiguration")
+    with pytest.raises(kubernetes_validate.ValidationError, match="matchConditions"):
+        kubernetes_validate.validate(mutating, LEGACY_VERSION, strict=True)

@@ -4,11 +4,22 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.rendered import BASE, find, render
+from tests.deploy.rendered import BASE, CRD, LEGACY, find, render
+from tests.paths import REPO
+from webhook.serve import GRACEFUL_SHUTDOWN_SECONDS
 
 NAMESPACE = "netweave-system"
 IMAGE = "ghcr.io/netweave/netweave:0.1.0"
 POD_LABELS = {"app.kubernetes.io/name": "netweave", "app.kubernetes.io/component": "webhook"}
+POD_WEBHOOKS = ("pods.netweave.io", "pods.validate.netweave.io")
+# Fail where an unchecked object could reach a node; Ignore where the pod webhooks (or the node) check it again.
+FAILURE_POLICY = {
+    "pods.netweave.io": "Fail",
+    "pods.validate.netweave.io": "Fail",
+    "workloads.netweave.io": "Ignore",
+    "cronjobs.netweave.io": "Ignore",
+    "network-attachment-definitions.netweave.io": "Ignore",
+}
 WEBHOOK_NAMES = [
     ("MutatingWebhookConfiguration", "pods.netweave.io"),
     ("ValidatingWebhookConfiguration", "pods.validate.netweave.io"),
@@ -45,13 +56,23 @@ def test_the_webhooks_are_the_expected_five() -> None:
 
 
 @pytest.mark.parametrize(("kind", "name"), [pytest.param(k, n, id=n) for k, n in WEBHOOK_NAMES])
-def test_webhook_fails_closed_quickly_without_side_effects(kind: str, name: str) -> None:
+def test_webhook_has_its_deliberate_failure_policy_and_answers_quickly(kind: str, name: str) -> None:
     webhook = _webhook(name)
-    assert webhook["failurePolicy"] == "Fail"
+    assert webhook["failurePolicy"] == FAILURE_POLICY[name]
     assert webhook["timeoutSeconds"] == 5
     assert webhook["sideEffects"] == "None"
     assert webhook["admissionReviewVersions"] == ["v1"]
     assert webhook["matchPolicy"] == "Equivalent"
+
+
+def test_every_failure_policy_says_why() -> None:
+    """Each `failurePolicy:` line in the manifest follows a comment that explains the choice."""
+    lines = (REPO / "deploy" / "webhook" / "admission.yaml").read_text().splitlines()
+    policies = [i for i, line in enumerate(lines) if line.strip().startswith("failurePolicy:")]
+    assert len(policies) == len(WEBHOOK_NAMES)
+    for i in policies:
+        assert lines[i - 1].strip().startswith("#"), f"line {i + 1}: failurePolicy without a comment"
+        assert lines[i].split(":")[1].strip() in lines[i - 1] + lines[i - 2] + lines[i - 3]
 
 
 @pytest.mark.parametrize(("kind", "name"), [pytest.param(k, n, id=n) for k, n in WEBHOOK_NAMES])
@@ -73,9 +94,11 @@ def test_webhook_calls_the_service_on_its_path(name: str, path: str) -> None:
 
 
 @pytest.mark.parametrize(("kind", "name"), [pytest.param(k, n, id=n) for k, n in WEBHOOK_NAMES])
-def test_webhook_sees_create_and_update_only(kind: str, name: str) -> None:
+def test_webhook_operations(kind: str, name: str) -> None:
+    """Validation sees CREATE and UPDATE; mutation only CREATE (an UPDATE is judged, never rewritten)."""
+    expected = ["CREATE"] if kind.startswith("Mutating") else ["CREATE", "UPDATE"]
     for rule in _webhook(name)["rules"]:
-        assert rule["operations"] == ["CREATE", "UPDATE"]
+        assert rule["operations"] == expected
         assert rule["scope"] == "Namespaced"
         assert all("/" not in resource for resource in rule["resources"]), "subresources must not be sent"
 
@@ -116,6 +139,44 @@ def test_match_conditions_on_every_pod_carrying_webhook(name: str, has_condition
     for condition in conditions:
         assert "k8s.v1.cni.cncf.io/networks" in condition["expression"]
         assert "v1.multus-cni.io/default-network" in condition["expression"]
+
+
+@pytest.mark.parametrize("name", POD_WEBHOOKS)
+def test_pod_webhooks_also_look_at_the_old_object_and_network_status(name: str) -> None:
+    [condition] = _webhook(name)["matchConditions"]
+    assert "oldObject.metadata.annotations" in condition["expression"]
+    assert "k8s.v1.cni.cncf.io/network-status" in condition["expression"]
+
+
+def test_the_default_base_has_no_crd() -> None:
+    """`kubectl delete -k deploy/` must never delete the CRD, and with it every NAD in the cluster."""
+    assert [o for o in _objects() if o["kind"] == "CustomResourceDefinition"] == []
+
+
+def test_legacy_overlay_uses_an_opt_in_label_instead_of_match_conditions() -> None:
+    legacy = render(LEGACY)
+    webhooks = {w["name"]: w for c in legacy if c["kind"].endswith("WebhookConfiguration") for w in c["webhooks"]}
+    assert list(webhooks) == [name for _, name in WEBHOOK_NAMES]
+    assert all("matchConditions" not in w for w in webhooks.values())
+    for name, webhook in webhooks.items():
+        expressions = webhook["namespaceSelector"]["matchExpressions"]
+        assert {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [NAMESPACE]} in expressions
+        opted_in = {"key": "netweave.io/admission", "operator": "In", "values": ["enabled"]} in expressions
+        assert opted_in is (name != "network-attachment-definitions.netweave.io"), name
+    # Everything else is the base, unchanged.
+    others = sorted((o for o in legacy if not o["kind"].endswith("WebhookConfiguration")), key=_key)
+    assert others == sorted((o for o in _objects() if not o["kind"].endswith("WebhookConfiguration")), key=_key)
+
+
+def _key(obj: dict[str, Any]) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
+
+
+def test_webhook_replicas_drain_before_they_stop() -> None:
+    pod = find(_objects(), "Deployment", "netweave-webhook")["spec"]["template"]["spec"]
+    assert _container("webhook")["lifecycle"]["preStop"] == {"exec": {"command": ["sleep", "5"]}}
+    # preStop sleep + the server's graceful drain fit in the grace period, with a margin.
+    assert pod["terminationGracePeriodSeconds"] >= 5 + GRACEFUL_SHUTDOWN_SECONDS + 5
 
 
 def test_no_ca_bundle_in_the_base() -> None:
@@ -221,7 +282,7 @@ def test_disruption_budget_keeps_one_replica() -> None:
 
 
 def test_nad_crd_has_a_string_config() -> None:
-    crd = find(_objects(), "CustomResourceDefinition", "network-attachment-definitions.k8s.cni.cncf.io")
+    crd = find(render(CRD), "CustomResourceDefinition", "network-attachment-definitions.k8s.cni.cncf.io")
     spec = crd["spec"]
     assert (spec["group"], spec["scope"], spec["names"]["kind"]) == (
         "k8s.cni.cncf.io",
