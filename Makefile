@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CNI_PLUGINS := /usr/lib/cni
 
-.PHONY: setup plugins test check run lint-demo bench clean
+.PHONY: setup plugins shim test check run lint-demo bench clean
 
-setup: $(VENV)/.installed plugins
+setup: $(VENV)/.installed plugins shim
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ $(VENV)/.installed: pyproject.toml
 # The real CNI plugins the node tests run (Debian's containernetworking-plugins).
 plugins:
 	@test -x $(CNI_PLUGINS)/bridge || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containernetworking-plugins iproute2; }
+
+# The static CNI shim the runtime execs (docs/shim-protocol.md): gcc -static, no runtime dependency on the host.
+SHIM := cni/shim-static/netweave-shim
+shim: $(SHIM)
+
+$(SHIM): cni/shim-static/netweave-shim.c
+	@command -v gcc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential; }
+	gcc -static -Os -s -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -o $@.tmp.$$$$ $< && mv -f $@.tmp.$$$$ $@
 
 check: setup
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """`netweave node-install` / `node-uninstall`: put the shim and 00-netweave.conflist on the node, and take them away.
 
-Install copies the shim (with a `#!<python> -IS` shebang) into the CNI bin dir, wraps the node's primary CNI
+Install copies the shim into the CNI bin dir (the static C binary when one is built, else cni/shim.py behind a
+`#!<python> -IS` shebang; docs/shim-protocol.md says how each carries its settings), wraps the node's primary CNI
 config as the cluster network, waits (bounded) for the primary's readiness indicator file and writes a
 kubeconfig from the service account. Every write is atomic (temp + rename) and a second install changes
 nothing. Uninstall removes what install wrote and restores any config file install renamed.
@@ -18,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cni import shim
 from cni.atomicfile import write_atomic
@@ -36,6 +37,13 @@ DISABLED_SUFFIX = ".netweave-disabled"  # no longer *.conf/*.conflist/*.json, so
 CONFIG_SUFFIXES = (".conf", ".conflist", ".json")
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 SUPPORTED_VERSIONS = shim.SUPPORTED_VERSIONS
+# The static shim (cni/shim-static/netweave-shim.c): where `make shim` and the image put it, and its settings block.
+STATIC_SHIM_BUILT = Path(__file__).resolve().parent / "shim-static" / "netweave-shim"
+STATIC_SHIM_IMAGE = Path("/usr/local/libexec/netweave/netweave-shim")
+SETTINGS_MARKER = b"NETWEAVE-SHIM-SETTINGS-V1\0"
+SETTINGS_SIZE = 1024
+SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes, NUL included
+ShimKind = Literal["auto", "static", "python"]
 
 
 class InstallError(Exception):
@@ -92,6 +100,41 @@ def render_shim(source: str, *, interpreter: str, socket: str, standalone: str) 
             raise InstallError(f"shim source has no {name} line to fill in")
     # Linux passes everything after the interpreter as ONE argument, so the flags must be one word.
     return f"#!{interpreter} -IS\n{source}"
+
+
+def render_binary(binary: bytes, *, socket: str, standalone: str) -> bytes:
+    """The installed static shim: the binary with its settings block (socket, standalone command) filled in."""
+    start = binary.find(SETTINGS_MARKER)
+    if start < 0 or binary.find(SETTINGS_MARKER, start + 1) >= 0:
+        raise InstallError("the static shim has no single settings block; rebuild it with `make shim`")
+    values = [socket.encode(), standalone.encode()]
+    if any(b"\0" in value or not value for value in values):
+        raise InstallError("the shim's socket path and standalone command must be non-empty and free of NUL bytes")
+    block = SETTINGS_MARKER + b"\0".join(values) + b"\0"
+    if len(block) > SETTINGS_SIZE or start + SETTINGS_SIZE > len(binary):
+        limit = SETTINGS_SIZE - len(SETTINGS_MARKER) - 2
+        raise InstallError(f"--socket and --standalone-command together exceed the static shim's {limit} bytes")
+    return binary[:start] + block.ljust(SETTINGS_SIZE, b"\0") + binary[start + SETTINGS_SIZE :]
+
+
+def find_static_shim(candidates: tuple[Path, ...] = (STATIC_SHIM_BUILT, STATIC_SHIM_IMAGE)) -> Path | None:
+    """The first static shim binary that exists (the development build, then the image's)."""
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def shim_file(kind: ShimKind, *, static_binary: Path | None, interpreter: str, socket: str,
+              standalone: str) -> tuple[bytes, str]:
+    """The bytes of the installed shim and which implementation they are ("static" or "python")."""
+    if len(socket.encode()) > SUN_PATH_MAX:
+        raise InstallError(f"--socket {socket!r} is longer than the {SUN_PATH_MAX} bytes a unix socket path allows")
+    if kind != "python" and static_binary is not None:
+        return render_binary(static_binary.read_bytes(), socket=socket, standalone=standalone), "static"
+    if kind == "static":
+        raise InstallError("no static shim binary: build it with `make shim` or pass --static-shim PATH "
+                           "(or choose --shim python)")
+    source = Path(shim.__file__).read_text()
+    rendered = render_shim(source, interpreter=interpreter, socket=socket, standalone=standalone)
+    return rendered.encode(), "python"
 
 
 def is_candidate(name: str) -> bool:
@@ -232,6 +275,8 @@ class InstallOptions:
     service_account_dir: Path = Path(SERVICE_ACCOUNT_DIR)
     api_host: str | None = None
     api_port: str | None = None
+    shim: ShimKind = "auto"
+    static_shim: Path | None = None  # the static binary to install; None: none was found
 
 
 def install(options: InstallOptions) -> Path:
@@ -249,10 +294,12 @@ def install(options: InstallOptions) -> Path:
         wait_for(f"readiness indicator {indicator}", indicator.exists, timeout=options.timeout,
                  interval=options.interval)
     kubeconfig = _install_kubeconfig(options)
-    source = Path(shim.__file__).read_text()
-    rendered = render_shim(source, interpreter=options.interpreter, socket=options.socket,
-                           standalone=options.standalone)
-    write_atomic(layout.shim, rendered.encode(), mode=0o755)
+    content, kind = shim_file(options.shim, static_binary=options.static_shim, interpreter=options.interpreter,
+                              socket=options.socket, standalone=options.standalone)
+    if kind != options.shim and options.shim == "auto":
+        logger.warning("no static shim binary found; installing the Python shim, which needs the interpreter "
+                       "on the host", extra={"interpreter": options.interpreter})
+    write_atomic(layout.shim, content, mode=0o755)
     primary = _move_aside_earlier_configs(layout, state, primary)
     conf = load_config(primary) or {}
     indicator_file = options.readiness_indicator_file
@@ -372,8 +419,13 @@ def add_install_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fallback", choices=("none", "standalone"), default="none",
                         help="what the shim does when the daemon is down: CNI error 11 (none) or run "
                         "netweave-cni in-process (standalone)")
+    parser.add_argument("--shim", choices=("auto", "static", "python"), default="auto",
+                        help="which shim to install as `netweave`: the static binary (no host dependency), the "
+                        "Python one (needs --interpreter on the host), or auto: static when built (default)")
+    parser.add_argument("--static-shim", type=Path,
+                        help=f"the static shim binary (default: {STATIC_SHIM_BUILT} or {STATIC_SHIM_IMAGE})")
     parser.add_argument("--interpreter", default=os.path.realpath(sys.executable),
-                        help="absolute path of the python the shim runs with (default: %(default)s)")
+                        help="absolute path of the python the Python shim runs with (default: %(default)s)")
     parser.add_argument("--standalone-command", default=_default_standalone(),
                         help="netweave-cni for --fallback standalone (default: %(default)s)")
     parser.add_argument("--cni-version", choices=SUPPORTED_VERSIONS,
@@ -401,6 +453,7 @@ def run_install(args: argparse.Namespace) -> int:
         service_account_dir=args.service_account_dir,
         api_host=args.api_host or settings.kubernetes_service_host,
         api_port=args.api_port or settings.kubernetes_service_port,
+        shim=args.shim, static_shim=args.static_shim or find_static_shim(),
     )
     try:
         install(options)

@@ -1,13 +1,12 @@
-"""The CNI binary the runtime execs: forward env + stdin to the node daemon, relay its reply and exit code.
+"""The Python CNI shim: forward env + stdin to the node daemon, relay its reply and exit code.
 
-Standard library only and self-contained: `netweave node-install` copies this one file into the CNI bin dir
-behind a `#!<python> -IS` shebang, so it imports nothing on the common path that costs startup time
-(`_socket`, not `socket`; no `json`, `typing` or `struct`). The wire protocol lives here too; the daemon
-imports it from this module so both ends share one definition.
+Frames, limits, timeouts, settings and error replies are specified in docs/shim-protocol.md; the static shim
+(cni/shim-static/netweave-shim.c) implements the same page and tests/cni/test_shim.py checks both. The daemon
+imports the frame helpers below, so its end of the protocol is this code.
 
-Wire protocol (version 1), both directions: MAGIC (4 bytes) + payload length (4 bytes, big-endian) + payload.
-Request payload: env length (4 bytes) + env (NUL-separated `KEY=VALUE`, as bytes) + stdin (the rest).
-Reply payload: exit code (4 bytes, signed) + stdout (the rest).
+Standard library only and self-contained: `netweave node-install --shim python` copies this one file into the CNI
+bin dir behind a `#!<python> -IS` shebang, so it imports nothing on the common path that costs startup time
+(`_socket`, not `socket`; no `json`, `typing` or `struct`).
 """
 
 import _socket
@@ -26,6 +25,7 @@ CONNECT_TIMEOUT = 5.0
 # Must exceed the daemon's own request timeout (cni.daemon: --request-timeout, default 120 s), so that the
 # daemon answers first; past it the shim gives up with code 11 rather than hang the runtime.
 REPLY_TIMEOUT = 150.0
+MAX_SHIM_TIMEOUT = 3600.0
 TRY_AGAIN = 11
 INVALID_CONFIG = 7
 FALLBACK_VERSION = "1.1.0"
@@ -139,7 +139,7 @@ def _config(stdin: bytes) -> dict[str, object]:
 
     try:
         conf = json.loads(stdin)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return conf if isinstance(conf, dict) else {}
 
@@ -189,9 +189,12 @@ def _settings(stdin: bytes) -> tuple[str, float, bool]:
     conf = _config(stdin)
     path = conf.get("daemonSocket")
     timeout = conf.get("shimTimeout")
+    seconds = 0.0
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        seconds = float(min(timeout, MAX_SHIM_TIMEOUT + 1))  # an int too large for a float is simply too large
     return (
-        path if isinstance(path, str) and path else DEFAULT_SOCKET,
-        float(timeout) if isinstance(timeout, int | float) and timeout > 0 else REPLY_TIMEOUT,
+        path if isinstance(path, str) and path and "\0" not in path else DEFAULT_SOCKET,
+        seconds if 0 < seconds <= MAX_SHIM_TIMEOUT else REPLY_TIMEOUT,
         conf.get("fallback") == "standalone",
     )
 

@@ -12,6 +12,7 @@ import pytest
 
 from cni import install, shim
 from cni.install import InstallError, InstallOptions, Layout
+from tests.cni.shims import static_binary
 
 CALICO = {
     "name": "k8s-pod-network",
@@ -109,8 +110,11 @@ def test_install_copies_an_executable_shim_with_an_absolute_isolated_shebang(nod
     assert node.shim.stat().st_mode & 0o777 == 0o755
 
 
-def test_installed_shim_runs_and_reports_an_absent_daemon_as_try_again(node: Layout, tmp_path: Path) -> None:
-    install.install(options(node, socket=str(tmp_path / "absent.sock")))
+@pytest.mark.parametrize("kind", ["python", "static"])
+def test_installed_shim_runs_and_reports_an_absent_daemon_as_try_again(node: Layout, tmp_path: Path,
+                                                                       kind: str) -> None:
+    binary = static_binary() if kind == "static" else None
+    install.install(options(node, socket=str(tmp_path / "absent.sock"), shim=kind, static_shim=binary))
     env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0",
            "CNI_PATH": str(node.bin_dir)}
     stdin = node.conflist.read_bytes()
@@ -119,6 +123,50 @@ def test_installed_shim_runs_and_reports_an_absent_daemon_as_try_again(node: Lay
     reply = json.loads(proc.stdout)
     assert (reply["code"], reply["cniVersion"]) == (11, "0.3.1")
     assert "not reachable" in reply["msg"]
+    assert str(tmp_path / "absent.sock") in reply["details"]
+
+
+def test_static_shim_is_installed_with_its_settings_filled_in(node: Layout) -> None:
+    install.install(options(node, shim="static", static_shim=static_binary(), socket="/run/nw/x.sock"))
+    installed = node.shim.read_bytes()
+    block = install.SETTINGS_MARKER + b"/run/nw/x.sock\0/usr/local/bin/netweave-cni\0"
+    assert block in installed
+    assert len(installed) == static_binary().stat().st_size
+    assert node.shim.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize(("kind", "binary", "installed"), [
+    pytest.param("auto", True, "static", id="auto-prefers-the-static-binary"),
+    pytest.param("auto", False, "python", id="auto-without-a-binary-is-python"),
+    pytest.param("python", True, "python", id="python-on-request"),
+    pytest.param("static", True, "static", id="static-on-request"),
+])
+def test_shim_choice(kind: install.ShimKind, binary: bool, installed: str) -> None:
+    _, chosen = install.shim_file(kind, static_binary=static_binary() if binary else None,
+                                  interpreter="/usr/bin/python3", socket="/s", standalone="x")
+    assert chosen == installed
+
+
+def test_static_shim_requested_but_not_built_is_an_install_error() -> None:
+    with pytest.raises(InstallError, match="make shim"):
+        install.shim_file("static", static_binary=None, interpreter="/usr/bin/python3", socket="/s", standalone="x")
+
+
+@pytest.mark.parametrize(("binary", "socket", "standalone", "message"), [
+    pytest.param(b"no block here", "/s", "x", "no single settings block", id="no-block"),
+    pytest.param(install.SETTINGS_MARKER * 2 + bytes(2048), "/s", "x", "no single settings block", id="two-blocks"),
+    pytest.param(install.SETTINGS_MARKER + bytes(2048), "/s", "x" * 1000, "exceed", id="too-long"),
+    pytest.param(install.SETTINGS_MARKER + bytes(2048), "/s", "", "non-empty", id="empty-command"),
+    pytest.param(install.SETTINGS_MARKER + bytes(10), "/s", "x", "exceed", id="block-cut-short"),
+])
+def test_render_binary_refuses(binary: bytes, socket: str, standalone: str, message: str) -> None:
+    with pytest.raises(InstallError, match=message):
+        install.render_binary(binary, socket=socket, standalone=standalone)
+
+
+def test_socket_path_longer_than_a_unix_socket_allows_is_refused(node: Layout) -> None:
+    with pytest.raises(InstallError, match="--socket"):
+        install.install(options(node, socket="/run/" + "x" * 120))
 
 
 def test_second_install_changes_nothing(node: Layout) -> None:

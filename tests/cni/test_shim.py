@@ -1,4 +1,5 @@
-"""The shim as the runtime execs it (installed copy, subprocess, exact env + stdin) against a real socket server."""
+"""Conformance of every shim implementation (docs/shim-protocol.md): each is installed as node-install writes it and
+exec'd as the runtime execs it (subprocess, exact env + stdin) against a real socket server."""
 
 import json
 import os
@@ -8,12 +9,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from cni import request, shim
-from tests.cni.serving import INTERPRETER, install_shim, run_shim, serving
+from tests.cni.serving import INTERPRETER, run_shim, serving
+from tests.cni.shims import IMPLEMENTATIONS, install_shim
 
 CONF = {"cniVersion": "1.0.0", "name": "netweave", "type": "netweave", "clusterNetwork": "/etc/cni/net.d/10.conf"}
 STDIN = json.dumps(CONF).encode()
@@ -25,6 +28,17 @@ ENV = {
     "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=p",
     "CNI_PATH": "/opt/cni/bin",
 }
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def implementation(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def shim_path(tmp_path: Path, sock: Path, implementation: str) -> Path:
+    (tmp_path / "bin").mkdir()
+    return install_shim(tmp_path / "bin", socket=sock, implementation=implementation)
 
 
 @pytest.mark.parametrize(
@@ -111,12 +125,13 @@ def test_shim_versions_match_standalone() -> None:
     assert shim.FALLBACK_VERSION == request.LATEST_VERSION
 
 
-def test_fallback_standalone_execs_netweave_cni_with_the_same_env_and_stdin(tmp_path: Path, sock: Path) -> None:
+def test_fallback_standalone_execs_netweave_cni_with_the_same_env_and_stdin(tmp_path: Path, sock: Path,
+                                                                          implementation: str) -> None:
     fake = tmp_path / "netweave-cni"
     fake.write_text("#!/bin/sh\necho \"$CNI_COMMAND $CNI_IFNAME\"\ncat\nexit 3\n")
     fake.chmod(0o755)
     (tmp_path / "bin").mkdir()
-    shim_path = install_shim(tmp_path / "bin", socket=sock, standalone=str(fake))
+    shim_path = install_shim(tmp_path / "bin", socket=sock, standalone=str(fake), implementation=implementation)
     stdin = json.dumps(CONF | {"fallback": "standalone"}).encode()
     run = run_shim(shim_path, ENV, stdin)
     assert run.returncode == 3
@@ -128,12 +143,12 @@ def test_fallback_standalone_execs_netweave_cni_with_the_same_env_and_stdin(tmp_
     pytest.param(False, id="not-executable"),
 ])
 def test_fallback_that_cannot_start_is_code_11_not_a_traceback(tmp_path: Path, sock: Path,
-                                                                 executable: bool | None) -> None:
+                                                                 executable: bool | None, implementation: str) -> None:
     fake = tmp_path / "netweave-cni"
     if executable is not None:
         fake.write_text("#!/bin/sh\nexit 0\n")
     (tmp_path / "bin").mkdir()
-    shim_path = install_shim(tmp_path / "bin", socket=sock, standalone=str(fake))
+    shim_path = install_shim(tmp_path / "bin", socket=sock, standalone=str(fake), implementation=implementation)
     run = run_shim(shim_path, ENV, json.dumps(CONF | {"fallback": "standalone"}).encode())
     assert run.returncode == 1
     assert run.reply["code"] == 11
@@ -201,7 +216,9 @@ def test_oversized_config_is_refused_by_the_shim(shim_path: Path) -> None:
     assert run.reply["code"] == 7
 
 
-def test_installed_shim_imports_only_the_standard_library(shim_path: Path) -> None:
+def test_installed_python_shim_imports_only_the_standard_library(tmp_path: Path, sock: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    shim_path = install_shim(tmp_path / "bin", socket=sock, implementation="python")
     proc = subprocess.run([INTERPRETER, "-IS", "-X", "importtime", str(shim_path)], input=b"",
                           env={"CNI_COMMAND": "VERSION"}, capture_output=True, timeout=10, check=False)
     imported = {line.split("|")[-1].strip() for line in proc.stderr.decode().splitlines() if "|" in line}
@@ -217,4 +234,154 @@ def test_shim_start_to_exit_is_fast(shim_path: Path, sock: Path) -> None:
             started = time.perf_counter()
             assert run_shim(shim_path, ENV, STDIN).returncode == 0
             times.append(time.perf_counter() - started)
-    assert statistics.median(times) < 0.1  # the benchmark measures it properly: ~16 ms on the dev box
+    assert statistics.median(times) < 0.1  # benchmarks/cni_shim.py measures it: ~16 ms Python, ~1 ms static
+
+
+def test_static_shim_is_statically_linked() -> None:
+    from tests.cni.shims import static_binary
+
+    elf = static_binary().read_bytes()
+    assert elf[:5] == b"\x7fELF\x02"  # 64-bit
+    phoff, phentsize, phnum = (int.from_bytes(elf[a:b], "little") for a, b in ((32, 40), (54, 56), (56, 58)))
+    types = {int.from_bytes(elf[phoff + i * phentsize : phoff + i * phentsize + 4], "little") for i in range(phnum)}
+    assert not types & {2, 3}  # no PT_DYNAMIC, no PT_INTERP: nothing on the host is needed to run it
+
+
+# ---- the config keys the shim reads (a strict JSON reader in the static shim, json.loads in Python) --------------
+
+def _served(shim_path: Path, sock: Path, stdin: bytes, env: Mapping[str, str] = ENV) -> tuple[object, bytes]:
+    """(reply or stdout, stdin the daemon saw) with the installed default socket served."""
+    seen: list[bytes] = []
+
+    def handler(env: Mapping[str, str], stdin: bytes) -> tuple[bytes, int]:
+        seen.append(stdin)
+        return b"served", 0
+
+    with serving(handler, sock):
+        run = run_shim(shim_path, env, stdin)
+    return (run.stdout if run.returncode == 0 else run.reply), (seen[0] if seen else b"")
+
+
+@pytest.mark.parametrize("stdin", [
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock"', id="truncated-json"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock"} trailing', id="trailing-garbage"),
+    pytest.param(b'{"daemonSocket": 5}', id="not-a-string"),
+    pytest.param(b'{"daemonSocket": ""}', id="empty"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/\\u0000.sock"}', id="nul-escape"),
+    pytest.param(b'{"x": {"daemonSocket": "/nonexistent/x.sock"}}', id="not-top-level"),
+    pytest.param(b'["daemonSocket", "/nonexistent/x.sock"]', id="not-an-object"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "a": [1, 2.5e3, -0, true, {"b": []}}', id="bad-nesting"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": 01}', id="bad-number"),
+])
+def test_unusable_socket_settings_fall_back_to_the_installed_socket(shim_path: Path, sock: Path, stdin: bytes) -> None:
+    out, seen = _served(shim_path, sock, stdin)
+    assert out == b"served"
+    assert seen == stdin
+
+
+@pytest.mark.parametrize("encoded", [
+    pytest.param("plain", id="plain"),
+    pytest.param("escaped", id="json-escapes"),
+])
+def test_config_socket_is_decoded_like_json(tmp_path: Path, shim_path: Path, encoded: str) -> None:
+    other = tmp_path / "sock \u00e9\U0001F600 \"q\"" / "d.sock"
+    text = json.dumps(str(other), ensure_ascii=encoded == "escaped")
+    stdin = b'{"a": [1, {"b": "\\\\"}], "daemonSocket": ' + text.encode() + b', "z": -1.5e-3}'
+    with serving(lambda env, stdin: (b"other", 0), other):
+        run = run_shim(shim_path, ENV, stdin)
+    assert (run.returncode, run.stdout) == (0, b"other")
+
+
+@pytest.mark.parametrize(("stdin", "version"), [
+    pytest.param(b'{"cniVersion": "0.4.0"}', "0.4.0", id="config-version"),
+    pytest.param(b'{"cniVersion": "9.9.9-\\"odd\\""}', '9.9.9-"odd"', id="any-string-echoed"),
+    pytest.param(b'{"cniVersion": 1}', "1.1.0", id="not-a-string"),
+    pytest.param(b'{"cniVersion": ""}', "1.1.0", id="empty"),
+    pytest.param(b'{"cniVersion": "0.4.0"', "1.1.0", id="invalid-json"),
+    pytest.param(b"", "1.1.0", id="no-config"),
+])
+def test_error_replies_carry_the_config_version(shim_path: Path, stdin: bytes, version: str) -> None:
+    run = run_shim(shim_path, ENV, stdin)
+    assert (run.returncode, run.reply["code"], run.reply["cniVersion"]) == (1, 11, version)
+
+
+@pytest.mark.parametrize(("version", "answered"), [("0.3.1", "0.3.1"), ("1.1.0", "1.1.0"), ("0.2.0", "1.1.0")])
+def test_version_reply_without_the_daemon(shim_path: Path, version: str, answered: str) -> None:
+    run = run_shim(shim_path, {"CNI_COMMAND": "VERSION"}, json.dumps({"cniVersion": version}).encode())
+    assert run.returncode == 0
+    assert run.reply == {"cniVersion": answered, "supportedVersions": list(shim.SUPPORTED_VERSIONS)}
+
+
+@pytest.mark.parametrize(("code", "status"), [(0, 0), (1, 1), (7, 7), (-1, 255), (999, 999 & 0xFF)])
+def test_exit_code_is_relayed(shim_path: Path, sock: Path, code: int, status: int) -> None:
+    with serving(lambda env, stdin: (b"x", code), sock):
+        run = run_shim(shim_path, ENV, STDIN)
+    assert (run.returncode, run.stdout) == (status, b"x")
+
+
+def test_large_config_and_reply_within_the_limits_pass_unchanged(shim_path: Path, sock: Path) -> None:
+    stdin = json.dumps(CONF | {"pad": "p" * (shim.MAX_REQUEST - 70000)}).encode()
+    reply = bytes(range(256)) * ((shim.MAX_REPLY - 8) // 256)
+
+    def echo(env: Mapping[str, str], got: bytes) -> tuple[bytes, int]:
+        assert got == stdin
+        return reply, 0
+
+    with serving(echo, sock):
+        run = run_shim(shim_path, ENV, stdin)
+    assert (run.returncode, len(run.stdout), run.stdout == reply) == (0, len(reply), True)
+
+
+@contextmanager
+def raw_daemon(sock: Path, answer: bytes) -> Iterator[list[bytes]]:
+    """Reads one whole request frame, sends `answer` as it is, closes; yields the request payloads seen."""
+    sock.parent.mkdir(parents=True)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(sock))
+    listener.listen(1)
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while len(data) < 8 or len(data) < 8 + int.from_bytes(data[4:8], "big"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            seen.append(data[8:])
+            conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        thread.join(10)
+        listener.close()
+
+
+def test_request_frame_on_the_wire(shim_path: Path, sock: Path) -> None:
+    with raw_daemon(sock, shim.encode_reply(b"ok", 0)) as seen:
+        run = run_shim(shim_path, ENV, STDIN)
+    assert (run.returncode, run.stdout) == (0, b"ok")
+    [payload] = seen
+    size = int.from_bytes(payload[:4], "big")
+    entries = payload[4 : 4 + size].split(b"\0")
+    assert {e.decode() for e in entries} - {"LC_CTYPE=C.UTF-8"} == {f"{k}={v}" for k, v in ENV.items()}
+    assert payload[4 + size :] == STDIN
+
+
+@pytest.mark.parametrize(("answer", "detail"), [
+    pytest.param(b"HTTP/1.1 200 OK\r\n\r\n", "bad magic", id="bad-magic"),
+    pytest.param(shim.MAGIC + (shim.MAX_REPLY + 1).to_bytes(4, "big"), "exceeds the limit", id="too-large"),
+    pytest.param(shim.MAGIC + (100).to_bytes(4, "big") + b"short", "closed the connection", id="truncated"),
+    pytest.param(b"", "closed the connection", id="nothing"),
+])
+def test_bad_replies_are_code_11(shim_path: Path, sock: Path, answer: bytes, detail: str) -> None:
+    with raw_daemon(sock, answer):
+        run = run_shim(shim_path, ENV, STDIN)
+    assert (run.returncode, run.reply["code"]) == (1, 11)
+    assert "did not answer" in str(run.reply["msg"])
+    assert detail in str(run.reply["details"])
