@@ -95,7 +95,7 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
         failure = CniError(e.code, f"{where}: {e.msg}", e.details)
         report.event(ctx, api, pod, "FailedAddingInterface", str(failure), warning=True)
         raise failure from exc
-    report.publish(ctx, api, pod, attachments, results)
+    report.publish(ctx, api, pod, attachments, results, plan.defaults)
     return convert(results[attachments[0].ifname], req.cni_version)
 
 
@@ -108,6 +108,8 @@ def delete(ctx: Context, req: Request) -> None:
         return
     _delete_record(ctx, req, record, netns=req.netns)
     cache.remove(config.cache_dir, req.container_id, req.ifname)
+    if record.complete:   # only a complete ADD published network-status
+        report.retract(Api(ctx, config), record.pod, record.attachments, record.results)
 
 
 def check(ctx: Context, req: Request) -> None:

@@ -19,6 +19,9 @@ TIMEOUT: Final = (3.0, 10.0)   # connect, read (seconds)
 NAD_PATH: Final = "/apis/k8s.cni.cncf.io/v1/namespaces/{ns}/network-attachment-definitions/{name}"
 POD_PATH: Final = "/api/v1/namespaces/{ns}/pods/{name}"
 COMPONENT: Final = "netweave"
+# The KubeFactory key for the process's own API credentials: the node daemon's service account (the daemon's
+# factory serves every key with its own client); a standalone process has none.
+OWN_CREDENTIALS: Final = ""
 
 
 class Api:
@@ -28,11 +31,19 @@ class Api:
         self._ctx = ctx
         self._config = config
         self._client: Kube | None = None
+        self._no_client = False
 
     @property
     def client(self) -> Kube | None:
-        if self._client is None and self._config.kubeconfig:
-            self._client = self._ctx.kube(self._config.kubeconfig)
+        """The client of the conflist's kubeconfig, else the process's own (the node daemon's); None without."""
+        if self._client is None and not self._no_client:
+            if self._config.kubeconfig:
+                self._client = self._ctx.kube(self._config.kubeconfig)
+            else:
+                try:
+                    self._client = self._ctx.kube(OWN_CREDENTIALS)
+                except CniError:
+                    self._no_client = True
         return self._client
 
     @property
@@ -74,7 +85,9 @@ class KubeClient:
 
     @classmethod
     def from_kubeconfig(cls, path: str) -> KubeClient:
-        """A client configured only from the kubeconfig file at `path` (never from KUBECONFIG)."""
+        """A client configured only from the kubeconfig file at `path` (never from KUBECONFIG); none for ""."""
+        if path == OWN_CREDENTIALS:
+            raise CniError(errors.INVALID_CONFIG, "no kubeconfig, and this process has no API credentials")
         from kubernetes import client, config
 
         configuration = client.Configuration()

@@ -1,4 +1,5 @@
-"""After ADD: the pod's network-status annotation and its Events; failures are logged, never fatal."""
+"""The pod's network-status annotation (written after ADD, cleared at DEL) and its Events; failures are logged,
+never fatal. Both go through the Api's client: the conflist's kubeconfig, else the node daemon's own."""
 
 from __future__ import annotations
 
@@ -10,17 +11,21 @@ from cni.context import Context
 from cni.kube import Api
 from cni.plan import Attachment
 from cni.results import interface_ips
-from cni.spec.status import NetworkStatus, dump_network_status, status_from_result
+from cni.routes import Route
+from cni.spec import NETWORK_STATUS_ANNOTATION
+from cni.spec.status import NetworkStatus, dump_network_status, status_from_result, without_entries
 
 logger = logging.getLogger(__name__)
 
 
 def publish(ctx: Context, api: Api, pod: Mapping[str, Any] | None, attachments: Sequence[Attachment],
-            results: Mapping[str, Mapping[str, Any]]) -> None:
-    """network-status + one AddedInterface event per interface; failures are logged and evented."""
+            results: Mapping[str, Mapping[str, Any]], defaults: Sequence[Route] = ()) -> None:
+    """network-status + one AddedInterface event per interface; failures are logged and evented.
+
+    `defaults`: the pod's default routes after ADD, which fill each entry's `gateway`."""
     if pod is None:
         return
-    entries = [status_entry(att, results[att.ifname]) for att in attachments]
+    entries = status_entries(attachments, results, defaults)
     try:
         client = api.client
         if client is None:
@@ -35,10 +40,48 @@ def publish(ctx: Context, api: Api, pod: Mapping[str, Any] | None, attachments: 
               warning=False)
 
 
-def status_entry(att: Attachment, result: Mapping[str, Any]) -> NetworkStatus:
-    """The network-status element of one attachment."""
+def retract(api: Api, pod_ref: Mapping[str, str | None] | None, attachments: Sequence[Attachment],
+            results: Mapping[str, Mapping[str, Any]]) -> None:
+    """At DEL: remove this sandbox's entries from the pod's network-status (best-effort, logged).
+
+    Reads the pod fresh (a cached copy could carry an older annotation) and leaves it alone when it was
+    replaced (another uid) or holds none of these entries (a newer sandbox already rewrote it). Kubelet runs one
+    sandbox operation per pod at a time, so no ADD of a new sandbox races this read-modify-write.
+    """
+    if not pod_ref or not pod_ref.get("namespace") or not pod_ref.get("name"):
+        return
+    name = f"{pod_ref['namespace']}/{pod_ref['name']}"
+    try:
+        client = api.client
+        if client is None:
+            return
+        pod = client.get_pod(str(pod_ref["namespace"]), str(pod_ref["name"]))
+        if pod is None:
+            return
+        meta = pod.get("metadata") or {}
+        if pod_ref.get("uid") and meta.get("uid") and meta.get("uid") != pod_ref["uid"]:
+            return
+        current = (meta.get("annotations") or {}).get(NETWORK_STATUS_ANNOTATION)
+        if not isinstance(current, str):
+            return
+        remaining = without_entries(current, status_entries(attachments, results))
+        if remaining is not None:
+            client.patch_network_status(pod, remaining)
+    except Exception as e:  # DEL never fails because the API server is unreachable
+        logger.warning("cannot clear network-status: %s", e, extra={"pod": name})
+
+
+def status_entries(attachments: Sequence[Attachment], results: Mapping[str, Mapping[str, Any]],
+                   defaults: Sequence[Route] = ()) -> list[NetworkStatus]:
+    """The network-status elements of the attachments that have a result."""
+    return [status_entry(att, results[att.ifname], defaults) for att in attachments if att.ifname in results]
+
+
+def status_entry(att: Attachment, result: Mapping[str, Any], defaults: Sequence[Route] = ()) -> NetworkStatus:
+    """The network-status element of one attachment; `gateway` from the default routes on its interface."""
+    gateways = [r.gateway for r in defaults if r.ifname == att.ifname and r.gateway and r.is_default]
     return status_from_result(result, name=att.network, interface=att.ifname, default=att.is_default,
-                              default_route=att.default_route, device_id=att.device_id)
+                              default_route=att.default_route, gateway=gateways, device_id=att.device_id)
 
 
 def event(ctx: Context, api: Api, pod: Mapping[str, Any] | None, reason: str, message: str, *,

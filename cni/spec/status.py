@@ -1,4 +1,11 @@
-"""CNI result -> network-status entries (NPWG v1.3 §4.1.2.1.x, §5 schema); (de)serialise the annotation."""
+"""CNI result -> network-status entries (NPWG v1.3 §5); (de)serialise the annotation.
+
+Keys are exactly those of NPWG v1.3 §5.3 and of the network-attachment-definition-client `NetworkStatus` type
+(what Multus writes and Go clients decode): name, interface, ips, mac, mtu, default, dns (nameservers, domain,
+search, options), gateway, default-route, device-info. `gateway` (client type) lists the gateways of the default
+routes the attachment holds in the pod; `default-route` (§5.3.6.4) is written only for an element that asked for
+the default route, with the same gateways. Anything else a delegate reports (e.g. unknown dns keys) is dropped.
+"""
 
 from __future__ import annotations
 
@@ -60,30 +67,77 @@ def status_from_result(
     interface: str,
     default: bool,
     default_route: Sequence[str] | None = None,
+    gateway: Sequence[str] = (),
     device_id: str | None = None,
 ) -> NetworkStatus:
-    """The entry for one attachment: the sandbox interface `interface` of a CNI result (any version)."""
+    """The entry for one attachment: the sandbox interface `interface` of a CNI result (any version).
+
+    `gateway`: the gateways of the default routes the attachment holds in the pod (NPWG §5.3.6.4 / client type).
+    """
     index, iface = _sandbox_interface(result, interface)
     ips: list[str] = []
     for ip in result.get("ips") or []:
-        if not isinstance(ip, Mapping) or (ip.get("interface") is not None and ip.get("interface") != index):
+        if not isinstance(ip, Mapping) or not _ip_of(ip.get("interface"), index):
             continue
         address = str(ip.get("address", "")).split("/")[0]
         if address:
             ips.append(address)
-    dns = result.get("dns")
     mtu = iface.get("mtu") if iface else None
     return NetworkStatus(
         name=name,
-        interface=interface,
+        interface=str(iface["name"]) if iface and iface.get("name") else interface,
         ips=tuple(ips),
         mac=str(iface["mac"]) if iface and iface.get("mac") else None,
-        mtu=mtu if isinstance(mtu, int) and not isinstance(mtu, bool) else None,
+        mtu=mtu if isinstance(mtu, int) and not isinstance(mtu, bool) and mtu > 0 else None,
         default=default,
-        dns={k: v for k, v in dns.items() if v} if isinstance(dns, Mapping) else {},
-        default_route=tuple(default_route) if default_route is not None else None,
+        dns=_dns(result.get("dns")),
+        gateway=tuple(gateway),
+        default_route=(tuple(gateway) or tuple(default_route)) if default_route is not None else None,
         device_info=device_info(device_id) if device_id else None,
     )
+
+
+def _ip_of(ip_interface: Any, index: int | None) -> bool:
+    """NPWG §5.3.3.1: the sandbox interface's addresses; those naming no interface (absent or < 0) count too."""
+    if ip_interface is None or (isinstance(ip_interface, int) and ip_interface < 0):
+        return True
+    return index is not None and ip_interface == index
+
+
+# NPWG §5.3.6 dns keys (+ "options", which the client type also carries): key -> is it a list of strings
+_DNS_KEYS: Final = {"nameservers": True, "domain": False, "search": True, "options": True}
+
+
+def _dns(dns: Any) -> dict[str, Any]:
+    """The result's dns, restricted to the schema's keys and types; empty values dropped."""
+    if not isinstance(dns, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for key, is_list in _DNS_KEYS.items():
+        value = dns.get(key)
+        if is_list and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            out[key] = list(value)
+        elif not is_list and isinstance(value, str) and value:
+            out[key] = value
+    return out
+
+
+def without_entries(text: str, gone: Sequence[NetworkStatus]) -> str | None:
+    """The annotation `text` without the elements that describe `gone` (same name, interface, ips and mac), other
+    elements kept byte for byte in meaning; None when nothing is removed (or `text` is not a JSON list)."""
+    data, detail = load_json(text)
+    if detail is not None or not isinstance(data, list):
+        return None
+    keys = {_identity(e.to_json()) for e in gone}
+    kept = [item for item in data if not (isinstance(item, dict) and _identity(item) in keys)]
+    if len(kept) == len(data):
+        return None
+    return json.dumps(kept, separators=(",", ":"))
+
+
+def _identity(item: Mapping[str, Any]) -> tuple[Any, ...]:
+    ips = item.get("ips")
+    return (item.get("name"), item.get("interface"), tuple(ips) if isinstance(ips, list) else (), item.get("mac"))
 
 
 def device_info(device_id: str) -> dict[str, Any] | None:
@@ -152,9 +206,11 @@ def _entry(item: Any) -> NetworkStatus:
 
 
 def _sandbox_interface(result: Mapping[str, Any], ifname: str) -> tuple[int | None, Mapping[str, Any] | None]:
-    interfaces = [i for i in result.get("interfaces") or [] if isinstance(i, Mapping)]
+    """Index and object of the interface `ifname` (a sandbox one first), else of the first sandbox interface
+    (NPWG §5.3.2.1); indexes count every element of "interfaces", as the result's ips[].interface does."""
+    interfaces = [(i, x) for i, x in enumerate(result.get("interfaces") or []) if isinstance(x, Mapping)]
     for want_sandbox in (True, False):
-        for i, iface in enumerate(interfaces):
+        for i, iface in interfaces:
             if iface.get("name") == ifname and (bool(iface.get("sandbox")) or not want_sandbox):
                 return i, iface
-    return None, None
+    return next(((i, iface) for i, iface in interfaces if iface.get("sandbox")), (None, None))

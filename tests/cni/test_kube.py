@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from cni.context import Context
 from cni.errors import CniError
-from cni.kube import KubeClient
+from cni.kube import OWN_CREDENTIALS, Api, KubeClient
+from cni.request import Config, Request
 from tests.paths import FIXTURES
 from tests.replay import ReplayServer
 
@@ -98,3 +100,23 @@ def test_a_cached_pod_of_another_uid_is_read_again(api: ReplayServer, tmp_path: 
     got = reader.pod("default", "busybox3", uid)
     assert got is not None and got["metadata"]["uid"] == uid
     assert reader.pod("default", "busybox3", "old-uid") is stale
+
+
+def _config(**extra: object) -> Config:
+    stdin = json.dumps({"cniVersion": "1.1.0", "name": "n", "clusterNetwork": "/x.conf", **extra}).encode()
+    req = Request.from_env({"CNI_COMMAND": "STATUS", "CNI_PATH": "/x"}, stdin)
+    assert req.config is not None
+    return req.config
+
+
+def test_without_a_kubeconfig_the_daemon_s_own_client_is_used_and_standalone_has_none(kube: KubeClient) -> None:
+    asked: list[str] = []
+
+    def daemon_factory(path: str) -> KubeClient:
+        asked.append(path)
+        return kube
+
+    assert Api(Context(kube=daemon_factory), _config()).client is kube
+    assert Api(Context(kube=daemon_factory), _config(kubeconfig="/etc/k")).client is kube
+    assert asked == [OWN_CREDENTIALS, "/etc/k"]
+    assert Api(Context(), _config()).client is None   # standalone: KubeClient.from_kubeconfig("") has none

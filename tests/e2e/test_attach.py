@@ -58,7 +58,7 @@ def test_secondary_default_route_is_removed_and_eth0_keeps_the_only_one(node: No
     assert links["net1"]["addresses"] == ["10.150.0.2/24"]
     assert network_status(node, pod) == [
         {"name": "cluster", "interface": "eth0", "ips": [f"{node.cluster4}.2"], "mac": links["eth0"]["mac"],
-         "default": True},
+         "default": True, "gateway": [f"{node.cluster4}.1"]},
         {"name": "default/ovn-like", "interface": "net1", "ips": ["10.150.0.2"], "mac": links["net1"]["mac"],
          "default": False},
     ]

@@ -283,3 +283,20 @@ def test_del_without_a_record_or_the_api_server_asks_to_try_again_while_the_pod_
     assert ns.links() == {} and node.reservations() == []
     again = node.run("DEL", container_id="c-blind", netns=ns, pod=pod, config=blind)   # nothing left: success
     assert (again.rc, again.out) == (0, None)
+
+
+def test_network_status_has_the_gateways_and_del_clears_this_sandbox_s_entries(node: Node) -> None:
+    master = node.make_master()
+    macvlan(node, "gwnet", master, "10.175.0.0/24", routes=[{"dst": "0.0.0.0/0"}])
+    pod = node.pod("p-gwnet", {NETWORKS: json.dumps([{"name": "gwnet", "default-route": ["10.175.0.254"]}])})
+    ns = node.make_netns()
+    assert node.run("ADD", container_id="c-gwnet", netns=ns, pod=pod).rc == 0
+
+    entries = network_status(node, pod)
+
+    assert [(e["interface"], e.get("gateway"), e.get("default-route")) for e in entries] == [
+        ("eth0", None, None), ("net1", ["10.175.0.254"], ["10.175.0.254"])]
+    assert all(set(e) <= {"name", "interface", "ips", "mac", "mtu", "default", "dns", "gateway", "default-route",
+                          "device-info"} for e in entries)
+    assert node.run("DEL", container_id="c-gwnet", netns=ns, pod=pod).rc == 0
+    assert network_status(node, pod) == []
