@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
 from webhook.engine import evaluate_nad, evaluate_pod
-from webhook.findings import Finding
+from webhook.findings import Finding, Verdict
 from webhook.patch import make_patch
 from webhook.policy import DEFAULT_FILE, Policy, PolicyError
 from webhook.report import (
@@ -115,6 +115,7 @@ def lint(sources: Sources, *, options: Options | None = None,
     catalog = MemoryCatalog.from_objects([*(o.obj for o in sources.objects), *catalog_objects])
     objects: list[ObjectRef] = []
     entries: list[Entry] = []
+    suppressed: list[Entry] = []
     mutations: list[MutationEntry] = []
     errors: list[SourceError] = list(sources.errors)
     with without_cyclic_gc():  # the sources' node trees stay alive; see without_cyclic_gc
@@ -127,11 +128,13 @@ def lint(sources: Sources, *, options: Options | None = None,
                 continue
             for ref, found, patch in checked:
                 objects.append(ref)
-                entries.extend(found)
+                entries.extend(e for e in found if not e.justification)
+                suppressed.extend(e for e in found if e.justification)
                 if patch is not None:
                     mutations.append(patch)
     return Report(files=sources.files, objects=tuple(objects), findings=tuple(entries),
-                  mutations=tuple(mutations) if options.show_mutations else None, input_errors=tuple(errors))
+                  mutations=tuple(mutations) if options.show_mutations else None, input_errors=tuple(errors),
+                  suppressed=tuple(suppressed))
 
 
 _Checked = tuple[ObjectRef, list[Entry], MutationEntry | None]
@@ -141,7 +144,7 @@ def _check_object(source: SourceObject, *, catalog: NadCatalog, options: Options
     if source.kind == NAD_KIND:
         ref = ObjectRef(source.file, source.line, source.kind, source.namespace or "default", source.name)
         verdict = evaluate_nad(source.obj, policy=options.policy)
-        return [(ref, _entries(source, ref, verdict.findings), None)]
+        return [(ref, _entries(source, ref, verdict.findings) + _suppressed(source, ref, verdict), None)]
     return [_check_target(source, target, catalog=catalog, options=options) for target in pod_targets(source.obj)]
 
 
@@ -151,7 +154,7 @@ def _check_target(source: SourceObject, target: PodTarget, *, catalog: NadCatalo
     verdict = evaluate_pod(target.pod, catalog=catalog, policy=options.policy, namespace=target.namespace,
                            path_prefix=target.path_prefix, canonical=options.show_mutations)
     findings = verdict.findings if options.strict else _downgrade_missing(verdict.findings, catalog)
-    entries = _entries(source, ref, findings)
+    entries = _entries(source, ref, findings) + _suppressed(source, ref, verdict)
     patch: MutationEntry | None = None
     if options.show_mutations and verdict.mutations and not any(e.severity == "error" for e in entries):
         ops = prefix_patch(make_patch(target.pod, verdict.mutations), target.path_prefix)
@@ -167,6 +170,12 @@ def _entries(source: SourceObject, ref: ObjectRef, findings: Sequence[Finding]) 
         Entry(ref.file, line, ref.kind, ref.namespace, ref.name, f.rule, f.severity, f.path, f.message, f.hint)
         for f, line in zip(findings, lines, strict=True)
     ]
+
+
+def _suppressed(source: SourceObject, ref: ObjectRef, verdict: Verdict) -> list[Entry]:
+    """Findings the object's ignore-check annotations suppressed, carrying the reason (SARIF suppressions)."""
+    found = _entries(source, ref, [s.finding for s in verdict.suppressed])
+    return [replace(e, justification=s.reason) for e, s in zip(found, verdict.suppressed, strict=True)]
 
 
 def _downgrade_missing(findings: Sequence[Finding], catalog: NadCatalog) -> tuple[Finding, ...]:

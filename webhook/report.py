@@ -14,6 +14,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 from xml.etree import ElementTree
 
+from webhook.policy import SUPPRESSIBLE
 from webhook.sources import SourceError
 
 Severity = Literal["error", "warning"]
@@ -60,6 +61,7 @@ class Entry:
     path: str
     message: str
     hint: str
+    justification: str = ""  # set for a finding the object's ignore-check annotation suppressed: its reason
 
     def label(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
@@ -89,6 +91,7 @@ class Report:
     findings: tuple[Entry, ...]
     mutations: tuple[MutationEntry, ...] | None = None
     input_errors: tuple[SourceError, ...] = ()
+    suppressed: tuple[Entry, ...] = ()  # honoured suppressions: not counted, listed only by SARIF
 
     @property
     def errors(self) -> int:
@@ -193,6 +196,13 @@ def artifact_uri(file: str) -> dict[str, str]:
     return {"uri": quote(str(posix)), "uriBaseId": "%SRCROOT%"}
 
 
+def _suppression_help(rule: str) -> str:
+    if rule in SUPPRESSIBLE:
+        return (f'Suppress per object with the annotation ignore-check.netweave.io/{rule}: "<reason>", or change '
+                "its level in .netweave.yaml.")
+    return "It cannot be suppressed per object; only .netweave.yaml can change its level."
+
+
 def _rule_name(rule: str) -> str:
     return "".join(part.capitalize() for part in rule.split("-"))
 
@@ -200,7 +210,8 @@ def _rule_name(rule: str) -> str:
 def sarif_document(report: Report, *, rules: Sequence[RuleInfo] = ()) -> dict[str, Any]:
     """SARIF 2.1.0: one run, metadata for every rule (and any rule id a finding names), one result per finding."""
     known = {info.id for info in rules}
-    infos = [*rules, *(RuleInfo(rule, "error", rule) for rule in sorted({e.rule for e in report.findings} - known))]
+    named = {e.rule for e in (*report.findings, *report.suppressed)}
+    infos = [*rules, *(RuleInfo(rule, "error", rule) for rule in sorted(named - known))]
     index = {info.id: i for i, info in enumerate(infos)}
     sarif_rules = [
         {
@@ -210,33 +221,12 @@ def sarif_document(report: Report, *, rules: Sequence[RuleInfo] = ()) -> dict[st
             "fullDescription": {"text": info.summary},
             "defaultConfiguration": {"level": info.severity},
             "help": {
-                "text": f"netweave lint rule {info.id}. Suppress per object with the annotation "
-                f'ignore-check.netweave.io/{info.id}: "<reason>", or change its level in .netweave.yaml.'
+                "text": f"netweave lint rule {info.id}. {_suppression_help(info.id)}"
             },
         }
         for info in infos
     ]
-    results = [
-        {
-            "ruleId": e.rule,
-            "ruleIndex": index[e.rule],
-            "level": e.severity,
-            "message": {"text": f"{e.label()}: {e.path}: {e.message}" + (f" ({e.hint})" if e.hint else "")},
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": artifact_uri(e.file),
-                        "region": {"startLine": max(e.line, 1)},
-                    },
-                    "logicalLocations": [
-                        {"name": e.name, "fullyQualifiedName": f"{e.kind}/{e.namespace}/{e.name}", "kind": "object"}
-                    ],
-                }
-            ],
-            "partialFingerprints": {"netweave/v1": f"{e.kind}/{e.namespace}/{e.name}/{e.rule}/{e.path}"},
-        }
-        for e in report.findings
-    ]
+    results = [_sarif_result(e, index[e.rule]) for e in (*report.findings, *report.suppressed)]
     invocation: dict[str, Any] = {"executionSuccessful": not report.input_errors}
     if report.input_errors:
         invocation["toolExecutionNotifications"] = [_notification(err) for err in report.input_errors]
@@ -251,6 +241,31 @@ def sarif_document(report: Report, *, rules: Sequence[RuleInfo] = ()) -> dict[st
             }
         ],
     }
+
+
+def _sarif_result(e: Entry, rule_index: int) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": e.rule,
+        "ruleIndex": rule_index,
+        "level": e.severity,
+        "message": {"text": f"{e.label()}: {e.path}: {e.message}" + (f" ({e.hint})" if e.hint else "")},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": artifact_uri(e.file),
+                    "region": {"startLine": max(e.line, 1)},
+                },
+                "logicalLocations": [
+                    {"name": e.name, "fullyQualifiedName": f"{e.kind}/{e.namespace}/{e.name}", "kind": "object"}
+                ],
+            }
+        ],
+        "partialFingerprints": {"netweave/v1": f"{e.kind}/{e.namespace}/{e.name}/{e.rule}/{e.path}"},
+    }
+    if e.justification:
+        # SARIF 2.1.0 §3.35: an in-source suppression (the object's own ignore-check annotation), with its reason.
+        result["suppressions"] = [{"kind": "inSource", "status": "accepted", "justification": e.justification}]
+    return result
 
 
 def _notification(err: SourceError) -> dict[str, Any]:

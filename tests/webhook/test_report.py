@@ -202,3 +202,20 @@ def test_sarif_rule_metadata_comes_from_the_rules_given() -> None:
     assert [(r["id"], r["defaultConfiguration"]["level"]) for r in driver["rules"]] == [
         ("interface-name-reserved", "error"), ("subnet-overlap", "warning"), ("network-not-found", "error")]
     assert driver["rules"][0]["shortDescription"]["text"] == "eth0 and lo are not requested"
+
+
+def test_sarif_lists_honoured_suppressions_with_their_reason() -> None:
+    quiet = Entry("pods/a.yaml", 9, "Pod", "default", "busybox3", "interface-name-reserved", "error",
+                  f"{NET}[0].interface", "eth0 is reserved", "", justification="legacy image expects it")
+    report = Report(files=1, objects=(POD,), findings=(), suppressed=(quiet,))
+    (result,) = sarif(report)["runs"][0]["results"]
+    assert result["suppressions"] == [
+        {"kind": "inSource", "status": "accepted", "justification": "legacy image expects it"}]
+    assert (report.errors, report.warnings) == (0, 0)
+    assert "interface-name-reserved" not in format_text(report)
+
+
+def test_sarif_help_says_which_rules_cannot_be_suppressed() -> None:
+    rules = {r["id"]: r["help"]["text"] for r in sarif(REPORT)["runs"][0]["tool"]["driver"]["rules"]}
+    assert "ignore-check.netweave.io/subnet-overlap" in rules["subnet-overlap"]
+    assert "cannot be suppressed per object" in rules["mac-address"]
