@@ -21,7 +21,7 @@ import pytest
 from tests.e2e import harness
 from tests.e2e.conftest import _usable
 from tests.e2e.daemon_node import Daemon, shim_for
-from tests.e2e.harness import Netns, Node, root_links
+from tests.e2e.harness import Netns, Node, fake_plugin, root_links
 from tests.paths import REPO
 from tests.replay import ReplayServer
 
@@ -231,3 +231,34 @@ def test_the_stand_in_fails_like_calico_when_a_default_route_exists(node: Node) 
     assert run("DEL", "calico-like", "eth0", calico).returncode == 0
     assert run("DEL", "calico-like", "eth0", calico).returncode == 0   # idempotent
     assert ns.links() == {} and node.reservations() == []
+
+
+BROKEN = """\
+if [ "$CNI_COMMAND" = ADD ]; then
+  echo '{"cniVersion":"0.4.0","code":117,"msg":"switch port unavailable"}'
+  exit 1
+fi
+exit 0
+"""
+
+
+def test_a_failure_after_the_default_routes_were_taken_rolls_back_everything_and_restores_nothing(
+        node: Node) -> None:
+    seed_000_nads(node)
+    fake_plugin(node, "broken", BROKEN)
+    node.nad("third", {"cniVersion": "0.4.0", "name": "third", "type": "broken"})
+    pod = node.pod("p-rollback", {DEFAULT_NETWORK: "calico-net", NETWORKS: json.dumps([
+        {"name": "ovn-net", "namespace": "kube-system", "interface": "eth1", "default-route": [OVN_GW]},
+        {"name": "third", "interface": "eth2"}])})
+    allocate_dpu(node, pod)
+    ns = node.make_netns()
+    before = root_links()
+
+    failed = node.run("ADD", container_id="c-rollback", netns=ns, pod=pod)
+
+    assert failed.rc != 0 and failed.out["code"] == 103
+    assert failed.out["msg"] == 'network "default/third" interface "eth2": plugin broken: switch port unavailable'
+    assert ns.links() == {} and ns.default_routes(4) == [] and ns.default_routes(6) == []
+    assert node.reservations() == [] and node.cache_records() == []
+    assert not {name for name in root_links() - before if name.startswith(("cali", "ovn"))}
+    assert node.run("DEL", container_id="c-rollback", netns=ns, pod=pod).rc == 0
