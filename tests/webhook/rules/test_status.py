@@ -10,7 +10,7 @@ import pytest
 from webhook.admission import Admission, admit
 from webhook.catalog import MemoryCatalog
 from webhook.policy import Policy
-from webhook.review import decode_review
+from webhook.review import ReviewError, decode_review
 
 STATUS = "k8s.v1.cni.cncf.io/network-status"
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -88,7 +88,6 @@ def test_update_removing_the_networks_annotation_is_denied_by_old_object() -> No
     assert any("[networks-immutable]" in e and "was 'calico', now unset" in e for e in result.decision.errors)
 
 
-def test_malformed_user_info_is_an_anonymous_requester() -> None:
-    result = review("UPDATE", pod(**{STATUS: SPOOF}), pod(), {"username": 7, "groups": "system:masters"})
-    assert not result.decision.allowed
-
+def test_malformed_user_info_is_a_bad_request_not_a_trusted_writer() -> None:
+    with pytest.raises(ReviewError, match="userInfo"):
+        review("UPDATE", pod(**{STATUS: SPOOF}), pod(), {"username": NODE["username"], "groups": "system:masters"})
