@@ -4,15 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CNI_PLUGINS := /usr/lib/cni
 
-.PHONY: setup plugins shim test check run lint-demo bench clean
+.PHONY: setup plugins shim test check run lint-demo bench clean test-min-deps
 
 setup: $(VENV)/.installed plugins shim
 
-$(VENV)/.installed: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+
+# What serving and linting need: the package and its runtime dependencies, no dev toolchain.
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
 	touch $@
+
+# Everything `make test` runs: the runtime plus pytest, mypy, ruff, import-linter and the manifest checkers.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.runtime
 
 # The real CNI plugins the node tests run (Debian's containernetworking-plugins).
 plugins:
@@ -33,12 +41,13 @@ check: setup
 
 test: check
 	$(BIN)/pytest
+	$(MAKE) test-min-deps
 
-run: $(VENV)/.installed
+run: $(VENV)/.runtime
 	$(BIN)/netweave serve --listen 127.0.0.1:8443 --catalog deploy/examples/nads
 
 # The examples hold two pods that admission denies: exit code 1 is the expected outcome.
-lint-demo: $(VENV)/.installed
+lint-demo: $(VENV)/.runtime
 	$(BIN)/netweave lint --show-mutations --nads deploy/examples/nads deploy/examples/pods; test $$? -eq 1
 
 bench: setup
@@ -47,5 +56,17 @@ bench: setup
 	$(BIN)/python benchmarks/cni_attach.py -n 50
 	$(BIN)/python benchmarks/cni_shim.py
 
+# The lowest version of every direct dependency that pyproject.toml allows, in a venv of its own, under the unit
+# tests (not the root-only network-namespace ones): proves the lower bounds are true.
+MIN_VENV := .venv-min
+test-min-deps: plugins shim
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/pip install --quiet --upgrade pip
+	$(MIN_VENV)/bin/python tests/lowest_pins.py pyproject.toml > $(MIN_VENV)/constraints.txt
+	$(MIN_VENV)/bin/pip install --quiet -c $(MIN_VENV)/constraints.txt -e '.[dev]'
+	$(MIN_VENV)/bin/pip freeze --exclude-editable > $(MIN_VENV)/installed.txt
+	$(MIN_VENV)/bin/pytest -q -m 'not netns' -p no:cacheprovider
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .dev-certs
+	rm -rf $(VENV) $(MIN_VENV) .mypy_cache .ruff_cache .pytest_cache .dev-certs
