@@ -77,6 +77,12 @@ def test_webhook_catalog_is_the_examples_mounted_read_only() -> None:
 
 
 @pytest.mark.parametrize("name", ["certs", "webhook"])
+def test_services_build_the_image_instead_of_pulling_it(name: str) -> None:
+    service = _service(name)
+    assert (service["build"], service["pull_policy"]) == (".", "build")
+
+
+@pytest.mark.parametrize("name", ["certs", "webhook"])
 def test_services_use_the_image_without_privileges(name: str) -> None:
     service = _service(name)
     assert service["image"] == IMAGE
