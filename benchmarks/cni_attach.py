@@ -1,6 +1,6 @@
 """ADD+DEL of a pod with eth0 + two secondaries through netweave-cni, as a runtime runs it.
 
-Reproduce (root, /usr/lib/cni plugins):  /work/main/.venv/bin/python benchmarks/cni_attach.py [-n 50]
+Reproduce (root, /usr/lib/cni plugins):  .venv/bin/python benchmarks/cni_attach.py [-n 50]
 Reports min/median/max of ADD, DEL and ADD+DEL, and the share of time spent outside the delegate plugins
 (netweave's own work: interpreter start, imports, API calls, planning, routes, cache), for the standalone
 executable (one process per call) and for in-process cni.execute (what the node daemon runs per request).
@@ -28,7 +28,7 @@ from cni.context import Context, kube_from_kubeconfig  # noqa: E402
 from cni.execute import execute  # noqa: E402
 from tests.replay import ReplayServer  # noqa: E402
 
-NETWEAVE = REPO / ".venv" / "bin" / "netweave-cni"
+NETWEAVE = Path(sys.executable).parent / "netweave-cni"  # installed beside this interpreter
 PLUGINS = "/usr/lib/cni"
 OS_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -92,7 +92,7 @@ def measure(n: int, call: Callable[[str, str], None], log: Path) -> dict[str, An
 
 def startup(n: int = 10) -> list[tuple[str, float]]:
     """Median wall time of a bare interpreter, of importing netweave's CNI entry, and of its lazy imports."""
-    python = str(REPO / ".venv" / "bin" / "python")
+    python = sys.executable
     out = []
     for label, code in (("interpreter only", "pass"), ("import cni.__main__ (VERSION/DEL path)", "import cni.__main__"),
                         ("+ kubernetes client (ADD reads the pod)", "import cni.__main__, kubernetes.config"),
@@ -170,7 +170,7 @@ def main() -> int:
     imports = startup()
     text = "\n".join([
         "# CNI attach benchmark", "",
-        f"`{sys.executable} benchmarks/cni_attach.py -n {args.n}` on {os.cpu_count()} CPUs, "
+        f"`.venv/bin/python benchmarks/cni_attach.py -n {args.n}` on {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load[0]:.1f} before / "
         f"{os.getloadavg()[0]:.1f} after (a shared machine: medians move with the load). "
         "Pod: eth0 (ptp + host-local from a conflist file) "
