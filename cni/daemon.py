@@ -44,6 +44,7 @@ class DaemonOptions:
     limits: Limits
     sync_timeout: float = 3.0
     log_level: str = "info"
+    chroot_dir: str | None = None  # the node's root filesystem as mounted here; delegates run chrooted in it
 
 
 # ---- the kubernetes edge ------------------------------------------------------------------------------------
@@ -124,7 +125,8 @@ def memoized(factory: Callable[[str], Any]) -> Callable[[str], Any]:
     return get
 
 
-def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = None) -> Context:
+def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = None,
+                   host_root: str | None = None) -> Context:
     """The Context the daemon's requests share: the watch cache's lookups and, given `api_client`, the daemon's
     own API credentials for every request (the service account token that kubelet keeps fresh, instead of the
     copy written into the node's kubeconfig at install time, which expires)."""
@@ -141,14 +143,16 @@ def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = N
         pod_lookup=cache.pod if cache is not None else None,
         nad_lookup=cache.nad if cache is not None else None,
         node_name=node_name,
+        host_root=host_root,
     )
 
 
-def execute_handler(cache: WatchCache | None, node_name: str, api_client: Any = None) -> Handler:
+def execute_handler(cache: WatchCache | None, node_name: str, api_client: Any = None,
+                    host_root: str | None = None) -> Handler:
     """The in-process cni.execute, fed the watch cache (and the daemon's API client) through its Context."""
     from cni.execute import execute
 
-    context = daemon_context(cache, node_name, api_client)
+    context = daemon_context(cache, node_name, api_client, host_root)
 
     def handle(env: Mapping[str, str], stdin: bytes) -> tuple[bytes, int]:
         outcome = execute(env, stdin, context=context)
@@ -216,8 +220,8 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
                        extra={"waited": options.sync_timeout})
     metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
     try:
-        asyncio.run(serve(options, handler or execute_handler(cache, options.node_name, transport.api_client),
-                          metrics))
+        asyncio.run(serve(options, handler or execute_handler(cache, options.node_name, transport.api_client,
+                                                              options.chroot_dir), metrics))
     finally:
         cache.stop()
     return 0
@@ -261,6 +265,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for the first list before serving; kept short so that DEL, which "
                         "needs no API, is served at once even when the API server is down (default: %(default)s)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--chroot-dir", help="the node's root filesystem as mounted in this container (e.g. "
+                        "/hostroot): every delegate runs chrooted there, as if the runtime had run it on the node "
+                        "(its binaries, config files and unix sockets); default: none, this container's own")
 
 
 def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOptions:
@@ -269,11 +276,15 @@ def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOpti
         raise ValueError("the node name is unknown: set NODE_NAME (downward API spec.nodeName) or --node-name")
     if args.request_timeout >= shim.REPLY_TIMEOUT:
         raise ValueError(f"--request-timeout must stay below the shim's {shim.REPLY_TIMEOUT:g} s")
+    if args.chroot_dir and not os.path.isdir(args.chroot_dir):
+        raise ValueError(f"--chroot-dir {args.chroot_dir!r} is not a directory; mount the node's / there "
+                         "(hostPath /) or leave the option out")
     limits = Limits(workers=args.workers, queue=args.queue, request_timeout=args.request_timeout,
                     shutdown_grace=args.shutdown_grace)
     return DaemonOptions(socket=args.socket, metrics=None if args.no_metrics else args.metrics, node_name=node,
                          kubeconfig=args.kubeconfig or settings.kubeconfig, limits=limits,
-                         sync_timeout=args.sync_timeout, log_level=args.log_level)
+                         sync_timeout=args.sync_timeout, log_level=args.log_level,
+                         chroot_dir=os.path.abspath(args.chroot_dir) if args.chroot_dir else None)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cni import errors
-from cni.context import Context
+from cni.context import Context, host_path
 from cni.errors import CniError
 from cni.results import convert
 
@@ -44,13 +44,16 @@ class Invocation:
         }
 
 
-def find_plugin(plugin_type: str, path: Sequence[str]) -> str:
-    """The executable called `plugin_type` in the first CNI_PATH directory holding it."""
+def find_plugin(plugin_type: str, path: Sequence[str], *, root: str | None = None) -> str:
+    """The executable called `plugin_type` in the first CNI_PATH directory holding it (looked up under `root`,
+    the node's root filesystem, when delegates run there); its path as the node sees it."""
     if not plugin_type or "/" in plugin_type or plugin_type in (".", ".."):
         raise CniError(errors.INVALID_CONFIG, f"invalid plugin type {plugin_type!r}")
     for directory in path:
         candidate = os.path.join(directory, plugin_type)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        seen = host_path(root, candidate)
+        # Under a root, an absolute symlink points into the node's tree, not ours: the exec resolves it there.
+        if (root and os.path.islink(seen)) or (os.path.isfile(seen) and os.access(seen, os.X_OK)):
             return candidate
     raise CniError(errors.DELEGATE_FAILED, f"failed to find plugin {plugin_type!r} in path {list(path)}")
 
@@ -74,10 +77,10 @@ def plugin_config(
 def run_plugin(ctx: Context, command: str, conf: Mapping[str, Any], inv: Invocation) -> dict[str, Any] | None:
     """Exec one plugin; its result for ADD, None otherwise; CniError(DELEGATE_FAILED) with its message."""
     plugin_type = str(conf.get("type", ""))
-    binary = find_plugin(plugin_type, inv.path)
+    binary = find_plugin(plugin_type, inv.path, root=ctx.host_root)
     started = ctx.clock()
     out = ctx.exec([binary], env=inv.env(command), stdin=json.dumps(conf).encode(),
-                   timeout=ctx.delegate_timeout)
+                   timeout=ctx.delegate_timeout, root=ctx.host_root)
     elapsed_ms = (ctx.clock() - started) * 1000
     logger.debug("delegate %s %s", command, plugin_type, extra={
         "plugin": plugin_type, "ifname": inv.ifname, "delegate_ms": round(elapsed_ms, 3), "rc": out.returncode})
