@@ -8,11 +8,13 @@ SIGTERM/SIGINT stop accepting and let in-flight operations finish.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,54 +179,106 @@ def stuck_reason(longest: float, limits: Limits) -> str | None:
     return None
 
 
-async def serve(options: DaemonOptions, handler: Handler, metrics: NodeMetrics) -> None:
-    """Serve the socket (and metrics) until SIGTERM/SIGINT; then drain."""
+class StopRequest:
+    """SIGTERM/SIGINT as a stop request, caught from the start of run_daemon: a signal during startup is not lost
+    (as PID 1 in a container, a signal without a handler is dropped by the kernel)."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._pid = os.getpid()
+        self._wake: Callable[[], object] | None = None
+
+    def handle(self, signum: int, frame: object) -> None:
+        # Not loop.add_signal_handler: its wakeup fd is inherited by children that pyroute2 forks for netns
+        # work, and a signal delivered to such a child would then stop this daemon.
+        if os.getpid() != self._pid:
+            return
+        self.requested.set()
+        wake = self._wake
+        if wake is not None:
+            wake()
+
+    def wake_with(self, wake: Callable[[], object]) -> None:
+        """Call `wake` on the stop request (at once if it already came)."""
+        self._wake = wake
+        if self.requested.is_set():
+            wake()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["StopRequest"]:
+        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+
+async def serve(options: DaemonOptions, handler: Handler, metrics: NodeMetrics,
+                stopping: StopRequest | None = None) -> int:
+    """Serve the socket (and metrics) until the stop request; then drain. The operations still unfinished
+    after the shutdown grace."""
     server = CniServer(handler, limits=options.limits, observer=metrics)
     await server.start(options.socket)
     metrics.watch_liveness(lambda: stuck_reason(server.longest_running(), options.limits))
     http = serve_metrics(metrics, *options.metrics) if options.metrics else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    pid = os.getpid()
-
-    def on_signal(signum: int, frame: object) -> None:
-        # Not loop.add_signal_handler: its wakeup fd is inherited by children that pyroute2 forks for netns
-        # work, and a signal delivered to such a child would then stop this daemon.
-        if os.getpid() == pid:
-            loop.call_soon_threadsafe(stop.set)
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    logger.info("ready", extra={"socket": str(options.socket), "node": options.node_name})
-    try:
+    with contextlib.ExitStack() as signals:
+        if stopping is None:
+            stopping = signals.enter_context(StopRequest().installed())
+        stopping.wake_with(lambda: loop.call_soon_threadsafe(stop.set))
+        logger.info("ready", extra={"socket": str(options.socket), "node": options.node_name})
         await stop.wait()
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
     logger.info("shutting down", extra={"in_flight": server.pending})
-    await server.shutdown()
+    unfinished = await server.shutdown()
     if http is not None:
         http.shutdown()
+    return unfinished
 
 
 def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int:
-    """Start the watches, then serve; `handler` replaces cni.execute (tests, benchmarks)."""
-    try:
-        transport = KubeTransport.connect(options.kubeconfig)
-    except Exception as err:  # ConfigException, OSError, yaml errors: no usable API credentials
-        logger.error("cannot configure API access", extra={"kubeconfig": options.kubeconfig, "error": str(err)})
-        return 2
-    cache = WatchCache(transport, node_name=options.node_name)
-    cache.start()
-    if not cache.wait_synced(options.sync_timeout):
-        logger.warning("watch cache not synced yet; lookups fall back to GETs",
-                       extra={"waited": options.sync_timeout})
-    metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
-    try:
-        asyncio.run(serve(options, handler or execute_handler(cache, options.node_name, transport.api_client,
-                                                              options.chroot_dir), metrics))
-    finally:
-        cache.stop()
+    """Start the watches, then serve; `handler` replaces cni.execute (tests, benchmarks).
+
+    SIGTERM/SIGINT: stop accepting, let in-flight operations finish within --shutdown-grace, remove the socket,
+    exit 0. Operations still running after the grace cannot be waited for (their worker threads would hold the
+    interpreter's exit): the daemon then exits 1 at once; DEL recovers what they did from the ADD records.
+    """
+    stopping = StopRequest()
+    with stopping.installed():
+        try:
+            transport = KubeTransport.connect(options.kubeconfig)
+        except Exception as err:  # ConfigException, OSError, yaml errors: no usable API credentials
+            logger.error("cannot configure API access",
+                         extra={"kubeconfig": options.kubeconfig, "error": str(err)})
+            return 2
+        cache = WatchCache(transport, node_name=options.node_name)
+        cache.start()
+        try:
+            if not _wait_synced(cache, options.sync_timeout, stopping):
+                logger.warning("watch cache not synced yet; lookups fall back to GETs",
+                               extra={"waited": options.sync_timeout})
+            metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
+            unfinished = asyncio.run(serve(
+                options, handler or execute_handler(cache, options.node_name, transport.api_client,
+                                                    options.chroot_dir), metrics, stopping))
+        finally:
+            cache.stop(timeout=0.5)   # daemon threads: a watch stuck in a read must not delay the exit
+    if unfinished:
+        logger.error("exiting with operations unfinished after the shutdown grace",
+                     extra={"unfinished": unfinished, "grace": options.limits.shutdown_grace})
+        logging.shutdown()
+        os._exit(1)
     return 0
+
+
+def _wait_synced(cache: WatchCache, timeout: float, stopping: StopRequest) -> bool:
+    """Wait for the first lists, but no longer once a stop is requested."""
+    deadline = time.monotonic() + timeout
+    while not cache.wait_synced(min(0.05, max(0.0, deadline - time.monotonic()))):
+        if stopping.requested.is_set() or time.monotonic() >= deadline:
+            return False
+    return True
 
 
 def lookup_counts(cache: WatchCache) -> Mapping[str, int]:

@@ -28,6 +28,7 @@ Outcome = Literal["success", "error", "rejected", "timeout", "bad-request"]
 TRY_AGAIN = 11
 DECODING_FAILED = 6
 INTERNAL = 999
+CLOSE_TIMEOUT = 1.0   # seconds to wait for the listener's connections to close once operations are done
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,17 +155,22 @@ class CniServer:
         self._server = await asyncio.start_unix_server(self._serve_connection, sock=sock)
         logger.info("listening", extra={"socket": str(path), "workers": self._limits.workers})
 
-    async def shutdown(self) -> None:
-        """Stop accepting, then let in-flight operations finish (bounded by shutdown_grace)."""
+    async def shutdown(self) -> int:
+        """Stop accepting, let in-flight operations finish (bounded by shutdown_grace), remove the socket file;
+        the number of operations still running after the grace."""
         if self._server is not None:
             self._server.close()
+        unfinished: set[asyncio.Task[tuple[bytes, int]]] = set()
         if self._operations:
             logger.info("draining", extra={"operations": len(self._operations)})
-            await asyncio.wait(set(self._operations), timeout=self._limits.shutdown_grace)
-        if self._server is not None:
-            await self._server.wait_closed()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+            _, unfinished = await asyncio.wait(set(self._operations), timeout=self._limits.shutdown_grace)
         self._remove_socket()
+        if self._server is not None:
+            # From Python 3.12 on this also waits for open connections: bounded, as a reply may never come.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), CLOSE_TIMEOUT)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        return len(unfinished)
 
     def _remove_socket(self) -> None:
         """Unlink our socket file, unless a newer daemon (rolling update) has already replaced it."""

@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -211,11 +212,13 @@ class WatchCache:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 2.0) -> None:
+        """Stop both watches; wait for their threads at most `timeout` seconds in all (they are daemon threads)."""
         self._stop.set()
         for reflector in self._reflectors:
             reflector.close()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def wait_synced(self, timeout: float) -> bool:
         """True when both stores completed their first list within `timeout`."""

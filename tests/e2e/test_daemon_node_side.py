@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.daemon_node import Daemon, run_via_shim, shim_for
-from tests.e2e.harness import Node
+from tests.e2e.daemon_node import Daemon, finish, kill_pid_file, run_via_shim, shim_for, start_via_shim
+from tests.e2e.harness import Node, fake_plugin
 from tests.e2e.test_attach import NETWORKS, macvlan, network_status
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.netns
 
@@ -63,3 +64,38 @@ def test_an_idle_daemon_exits_promptly_on_sigterm_and_removes_its_socket(
     print(f"idle daemon exited {took:.2f} s after SIGTERM (pytest -s shows it)")
     assert rc == 0
     assert not socket_path.exists()
+
+
+def test_an_operation_that_outlasts_the_shutdown_grace_does_not_keep_the_daemon_alive(node: Node) -> None:
+    pid_file = node.root / "slow.pid"
+    fake_plugin(node, "slow", f'echo $$ > {pid_file}\ntest "$CNI_COMMAND" = ADD && exec sleep 30\n'
+                'echo \'{"cniVersion":"1.0.0","interfaces":[],"ips":[]}\'\n')
+    node.nad("slow", {"cniVersion": "1.0.0", "name": "slow", "type": "slow"})
+    pod = node.pod("p-slow", {NETWORKS: "slow"})
+    ns = node.make_netns()
+    daemon = Daemon(node)
+    daemon.argv += ["--shutdown-grace", "1"]
+    daemon.start()
+    shim = shim_for(node, daemon)
+    try:
+        adding = start_via_shim(shim, node, "ADD", container_id="c-slow", netns=ns, pod=pod)
+        assert eventually(pid_file.exists, timeout=20)
+        sent = time.monotonic()
+        daemon.kill(signal.SIGTERM)
+        rc = daemon.wait(timeout=20)
+        took = time.monotonic() - sent
+        print(f"daemon with a stuck operation exited {took:.2f} s after SIGTERM (grace 1 s)")
+        assert rc == 1
+        assert not daemon.socket.exists()
+        add = finish(adding)
+        assert add.rc != 0 and add.out["code"] == 11, add.out
+    finally:
+        kill_pid_file(pid_file)
+        daemon.stop()
+    restarted = Daemon(node).start()
+    try:
+        deleted = run_via_shim(shim_for(node, restarted), node, "DEL", container_id="c-slow", netns=ns, pod=pod)
+        assert (deleted.rc, deleted.out) == (0, None)
+    finally:
+        restarted.stop()
+    assert ns.links() == {} and node.reservations() == [] and node.cache_records() == []
