@@ -17,6 +17,7 @@ from cni.context import host_path, launch_argv, run_subprocess
 from cni.errors import CniError
 from tests.hostroot import make_fake_root
 from tests.paths import REPO
+from tests.processes import alive
 from tests.waiting import eventually
 
 
@@ -45,14 +46,6 @@ def test_a_host_root_without_chroot_is_a_cni_error_naming_it() -> None:
 ])
 def test_host_path(root: str | None, path: str, expected: str) -> None:
     assert host_path(root, path) == expected
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for its reaper counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def script(path: Path, body: str) -> Path:

@@ -1,4 +1,5 @@
-"""The real node daemon on a temp socket, driven through the real shim with real plugins in real netns."""
+"""The real node daemon on a temp socket, driven through each real shim (static and Python) with real plugins in
+real netns."""
 
 import json
 import signal
@@ -10,18 +11,32 @@ from typing import Any
 
 import pytest
 
+from tests.cni.shims import IMPLEMENTATIONS, install_shim
 from tests.e2e.daemon_node import (
     Daemon,
     finish,
     kill_pid_file,
     run_via_shim,
-    shim_for,
     start_via_shim,
 )
-from tests.e2e.harness import Netns, Node, Run, fake_plugin, unique
+from tests.e2e.harness import NETWEAVE, Netns, Node, Run, fake_plugin, unique
+from tests.processes import alive
 from tests.replay import ReplayServer
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.netns
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def implementation(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def shim_for(node: Node, daemon: Daemon, implementation: str) -> Path:
+    """The shim as node-install writes it, into a directory of its own (the runtime's CNI bin dir)."""
+    bin_dir = node.root / "shim-bin"
+    bin_dir.mkdir(exist_ok=True)
+    return install_shim(bin_dir, socket=daemon.socket, standalone=str(NETWEAVE), implementation=implementation)
 
 
 @pytest.fixture
@@ -34,8 +49,8 @@ def daemon(node: Node) -> Iterator[Daemon]:
 
 
 @pytest.fixture
-def shim(node: Node, daemon: Daemon) -> Path:
-    return shim_for(node, daemon)
+def shim(node: Node, daemon: Daemon, implementation: str) -> Path:
+    return shim_for(node, daemon, implementation)
 
 
 def macvlan(node: Node, name: str, octet: int) -> dict[str, Any]:
@@ -138,7 +153,8 @@ def test_pod_missing_from_the_cache_falls_back_to_a_get(node: Node, api: ReplayS
     assert run_via_shim(shim, node, "DEL", container_id="g1", netns=ns, pod=pod).rc == 0
 
 
-def test_sigkill_mid_add_then_del_after_restart_leaves_nothing(node: Node, api: ReplayServer) -> None:
+def test_sigkill_mid_add_then_del_after_restart_leaves_nothing(node: Node, api: ReplayServer,
+                                                               implementation: str) -> None:
     marker = node.root / "slow.pid"
     fake_plugin(node, "slow", f'if [ "$CNI_COMMAND" = ADD ]; then echo $$ > {marker}; sleep 60; fi\n'
                 'echo \'{"cniVersion":"1.0.0"}\'\n')
@@ -148,17 +164,19 @@ def test_sigkill_mid_add_then_del_after_restart_leaves_nothing(node: Node, api: 
     pod = node.pod(unique("p"), {"k8s.v1.cni.cncf.io/networks": f"{good},{slow}"})
     ns = node.make_netns()
     daemon = Daemon(node).start()
-    shim = shim_for(node, daemon)
+    shim = shim_for(node, daemon, implementation)
     time.sleep(0.3)
     try:
         adding = start_via_shim(shim, node, "ADD", container_id="k1", netns=ns, pod=pod)
         deadline = time.monotonic() + 20
-        while not marker.exists():
+        while not (marker.exists() and marker.read_text().strip()):
             assert time.monotonic() < deadline, "the slow delegate never started"
             time.sleep(0.02)
         assert sorted(ns.links()) == ["eth0", "net1"]  # primary and first secondary are in place
+        delegate = int(marker.read_text())
         daemon.kill(signal.SIGKILL)
         daemon.wait()
+        assert eventually(lambda: not alive(delegate)), "the delegate outlived the daemon"
         add = finish(adding)
         assert add.rc == 1 and add.out["code"] == 11
         assert node.cache_records() != []  # the ADD record survived the crash
@@ -174,9 +192,10 @@ def test_sigkill_mid_add_then_del_after_restart_leaves_nothing(node: Node, api: 
     assert_clean(node, ns)
 
 
-def test_fifty_concurrent_adds_with_a_limit_of_eight(node: Node, api: ReplayServer) -> None:
+def test_fifty_concurrent_adds_with_a_limit_of_eight(node: Node, api: ReplayServer,
+                                                     implementation: str) -> None:
     daemon = Daemon(node, workers=8, queue=8).start()
-    shim = shim_for(node, daemon)
+    shim = shim_for(node, daemon, implementation)
     pods = [node.pod(unique("c")) for _ in range(50)]
     spaces = [node.make_netns() for _ in pods]
     time.sleep(0.3)
@@ -199,7 +218,8 @@ def test_fifty_concurrent_adds_with_a_limit_of_eight(node: Node, api: ReplayServ
     assert_clean(node)
 
 
-def test_sigterm_lets_an_in_flight_add_finish(node: Node, api: ReplayServer) -> None:
+def test_sigterm_lets_an_in_flight_add_finish(node: Node, api: ReplayServer,
+                                              implementation: str) -> None:
     fake_plugin(node, "pause", 'test "$CNI_COMMAND" = ADD && sleep 1\n'
                 'echo \'{"cniVersion":"1.0.0","interfaces":[],"ips":[]}\'\n')
     nad = unique("w")
@@ -207,7 +227,7 @@ def test_sigterm_lets_an_in_flight_add_finish(node: Node, api: ReplayServer) -> 
     pod = node.pod(unique("p"), {"k8s.v1.cni.cncf.io/networks": nad})
     ns = node.make_netns()
     daemon = Daemon(node).start()
-    shim = shim_for(node, daemon)
+    shim = shim_for(node, daemon, implementation)
     time.sleep(0.3)
     adding = start_via_shim(shim, node, "ADD", container_id="t1", netns=ns, pod=pod)
     time.sleep(0.4)
@@ -271,11 +291,12 @@ def test_gc_through_the_daemon_removes_attachments_not_in_the_valid_list(
     assert_clean(node, ns_keep)
 
 
-def test_daemon_started_while_the_api_server_is_down_still_serves_del(node: Node, api: ReplayServer) -> None:
+def test_daemon_started_while_the_api_server_is_down_still_serves_del(node: Node, api: ReplayServer,
+                                                                      implementation: str) -> None:
     pod = node.pod(unique("p"))
     ns = node.make_netns()
     daemon = Daemon(node).start()
-    shim = shim_for(node, daemon)
+    shim = shim_for(node, daemon, implementation)
     try:
         assert run_via_shim(shim, node, "ADD", container_id="down1", netns=ns, pod=pod).rc == 0
     finally:
