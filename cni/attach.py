@@ -57,6 +57,7 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
     """Attach every network of the pod; the cluster default network's result in req.cni_version."""
     config = _config(req)
     _check_ready(config)
+    _preload("pyroute2")   # imports while the API is read and the plan is made (routes need it before eth0)
     api = Api(ctx, config)
     pod = _read_pod(api, req.pod)
     try:
@@ -72,7 +73,6 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
     rules: tuple[Rule, ...] = ()
     failed: Attachment | None = None
     installed: dict[str, tuple[Route, ...]] = {}   # ifname -> the default routes its delegate added itself
-    _preload("pyroute2")   # imports while the delegates run, not after them
     try:
         with netlink.PodNetns(req.netns) as pod_ns:
             _take_defaults(pod_ns, required=False)   # a missing netns is the first delegate's error to report
@@ -161,6 +161,8 @@ def gc(ctx: Context, req: Request) -> None:
             logger.warning("GC of %s/%s failed: %s", container_id, ifname, e)
             continue
         cache.remove(config.cache_dir, container_id, ifname)
+        if record.complete:
+            report.retract(Api(ctx, config), record.pod, record.attachments, record.results)
         logger.info("GC removed attachment", extra={"container_id": container_id, "ifname": ifname})
 
 

@@ -44,9 +44,9 @@ def retract(api: Api, pod_ref: Mapping[str, str | None] | None, attachments: Seq
             results: Mapping[str, Mapping[str, Any]]) -> None:
     """At DEL: remove this sandbox's entries from the pod's network-status (best-effort, logged).
 
-    Reads the pod fresh (a cached copy could carry an older annotation) and leaves it alone when it was
-    replaced (another uid) or holds none of these entries (a newer sandbox already rewrote it). Kubelet runs one
-    sandbox operation per pod at a time, so no ADD of a new sandbox races this read-modify-write.
+    Leaves the pod alone when it was replaced (another uid) or holds none of these entries (a newer sandbox
+    already rewrote it). A stale cached pod only costs a 409 and a re-read in the PATCH; kubelet runs one sandbox
+    operation per pod at a time, so no ADD of a new sandbox races this read-modify-write.
     """
     if not pod_ref or not pod_ref.get("namespace") or not pod_ref.get("name"):
         return
@@ -55,11 +55,9 @@ def retract(api: Api, pod_ref: Mapping[str, str | None] | None, attachments: Seq
         client = api.client
         if client is None:
             return
-        pod = client.get_pod(str(pod_ref["namespace"]), str(pod_ref["name"]))
-        if pod is None:
-            return
-        meta = pod.get("metadata") or {}
-        if pod_ref.get("uid") and meta.get("uid") and meta.get("uid") != pod_ref["uid"]:
+        pod = api.pod(str(pod_ref["namespace"]), str(pod_ref["name"]), pod_ref.get("uid"))
+        meta = (pod or {}).get("metadata") or {}
+        if pod is None or (pod_ref.get("uid") and meta.get("uid") and meta.get("uid") != pod_ref["uid"]):
             return
         current = (meta.get("annotations") or {}).get(NETWORK_STATUS_ANNOTATION)
         if not isinstance(current, str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.daemon_node import Daemon, finish, kill_pid_file, run_via_shim, shim_for, start_via_shim
-from tests.e2e.harness import Node, fake_plugin
+from tests.e2e.harness import OS_PATH, Node, fake_plugin
 from tests.e2e.test_attach import NETWORKS, macvlan, network_status
+from tests.paths import REPO
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.netns
@@ -99,3 +101,24 @@ def test_an_operation_that_outlasts_the_shutdown_grace_does_not_keep_the_daemon_
     finally:
         restarted.stop()
     assert ns.links() == {} and node.reservations() == [] and node.cache_records() == []
+
+
+def test_sigterm_during_the_startup_sync_stops_the_daemon_cleanly(node: Node) -> None:
+    dead = node.root / "dead-kubeconfig"
+    dead.write_text(node.kubeconfig.read_text().replace(node.api.url, "http://127.0.0.1:9"))
+    daemon = Daemon(node, kubeconfig=dead)
+    daemon.argv += ["--sync-timeout", "60"]
+    with daemon.log.open("ab") as log:
+        daemon.proc = subprocess.Popen(daemon.argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log,
+                                       env={"PATH": OS_PATH})
+    try:
+        assert eventually(lambda: "cni.watchcache" in daemon.log.read_text(), timeout=20)
+        assert not daemon.socket.exists()   # still waiting for the first lists
+        sent = time.monotonic()
+        daemon.kill(signal.SIGTERM)
+        rc = daemon.wait(timeout=10)
+        print(f"daemon exited {time.monotonic() - sent:.2f} s after SIGTERM during its startup sync")
+        assert rc == 0   # a clean shutdown, not death by the signal
+        assert not daemon.socket.exists()
+    finally:
+        daemon.stop()
