@@ -61,8 +61,7 @@ def test_init_container_installs_the_cni() -> None:
     assert install["image"] == IMAGE
     assert [*install["command"], *install["args"]] == [
         "netweave", "node-install", "--cni-bin-dir", "/host/opt/cni/bin", "--cni-conf-dir", "/host/etc/cni/net.d",
-        "--host-cni-conf-dir", "/etc/cni/net.d", "--socket", "/run/netweave/cni.sock",
-        "--interpreter", "/usr/bin/python3",
+        "--host-cni-conf-dir", "/etc/cni/net.d", "--socket", "/run/netweave/cni.sock", "--shim", "static",
     ]  # fmt: skip
     mounts = _mounts(install)
     assert mounts["/opt/cni/bin"]["mountPath"] == "/host/opt/cni/bin"
@@ -74,6 +73,7 @@ def test_daemon_container_serves_the_socket() -> None:
     assert node["image"] == IMAGE
     assert [*node["command"], *node["args"]] == [
         "netweave", "node", "--socket", "/run/netweave/cni.sock", "--metrics", "127.0.0.1:9653",
+        "--chroot-dir", "/hostroot",
     ]  # fmt: skip
     assert node["securityContext"]["privileged"] is True
     assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in node["env"]
@@ -82,7 +82,8 @@ def test_daemon_container_serves_the_socket() -> None:
 @pytest.mark.parametrize(
     ("host_path", "mount_path", "read_only", "propagation"),
     [
-        pytest.param("/opt/cni/bin", "/opt/cni/bin", None, None, id="cni-bin"),
+        # Delegates run chrooted in the node's root (--chroot-dir): writable, later mounts propagate in.
+        pytest.param("/", "/hostroot", None, "HostToContainer", id="host-root"),
         pytest.param("/etc/cni/net.d", "/host/etc/cni/net.d", True, None, id="cni-conf"),
         # The conflist names the cluster network and kubeconfig by host path (install --host-cni-conf-dir).
         pytest.param("/etc/cni/net.d", "/etc/cni/net.d", True, None, id="cni-conf-at-host-path"),
@@ -98,6 +99,20 @@ def test_daemon_host_mounts(host_path: str, mount_path: str, read_only: bool | N
     assert mounted_from == host_path
     assert mount.get("readOnly") == read_only
     assert mount.get("mountPropagation") == propagation
+
+
+def test_the_daemon_does_not_share_the_host_pid_namespace() -> None:
+    """As PID 1 of its own PID namespace, the daemon takes every delegate and IPAM process with it when it dies."""
+    assert not _pod().get("hostPID")
+
+
+def test_the_image_builds_the_static_shim_where_node_install_finds_it() -> None:
+    from cni.install import STATIC_SHIM_IMAGE
+    from tests.paths import REPO
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "gcc -static" in dockerfile
+    assert f"COPY --from=shim /netweave-shim {STATIC_SHIM_IMAGE}" in dockerfile
 
 
 def test_no_pre_stop_uninstall_on_the_daemon() -> None:
