@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from tests.paths import FIXTURES, SEEDS
 from webhook.catalog import MemoryCatalog
 from webhook.engine import evaluate_nad, evaluate_pod
 from webhook.findings import Verdict
 from webhook.policy import ALWAYS_PROTECTED, SUPPRESSIBLE, Policy, known_rule_ids
 from webhook.rules import RULE_IDS
+from webhook.workloads import pod_targets
 
 IGNORE = "ignore-check.netweave.io/"
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -149,3 +153,34 @@ def test_nad_suppressions_get_the_same_feedback() -> None:
     obj["metadata"]["annotations"] = {f"{IGNORE}network-config-invalid": "vendor plugin without type"}
     honoured = evaluate_nad(obj, policy=Policy())
     assert honoured.allowed and [s.finding.rule for s in honoured.suppressed] == ["network-config-invalid"]
+
+
+
+def _documents(*paths: Path) -> list[dict[str, Any]]:
+    return [d for path in paths for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if isinstance(d, dict)]
+
+
+FIXTURE_DOCS = _documents(FIXTURES / "manifests" / "nads.yaml", FIXTURES / "manifests" / "pods.yaml",
+                          FIXTURES / "manifests" / "workloads.yaml", *sorted(SEEDS.glob("*.yaml")))
+FIXTURE_CATALOG = MemoryCatalog.from_objects(FIXTURE_DOCS)
+FIXTURE_PODS = [
+    pytest.param(target.pod, target.namespace, id=f"{doc.get('kind')}-{i}")
+    for i, doc in enumerate(FIXTURE_DOCS) if doc.get("kind") != "NetworkAttachmentDefinition"
+    for target in pod_targets(doc)]
+
+
+@pytest.mark.parametrize(("obj", "namespace"), FIXTURE_PODS)
+def test_suppressing_every_protected_rule_changes_no_decision(obj: dict[str, Any], namespace: str | None) -> None:
+    """Over every captured pod and seed: ignore-check annotations for all protected rules change nothing but the
+    warnings that name them."""
+    for policy in (Policy(), ISOLATED):
+        plain = evaluate_pod(obj, catalog=FIXTURE_CATALOG, policy=policy, namespace=namespace)
+        metadata = dict(obj.get("metadata") or {})
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), **ignoring(*sorted(ALWAYS_PROTECTED))}
+        tried = evaluate_pod({**obj, "metadata": metadata}, catalog=FIXTURE_CATALOG, policy=policy,
+                             namespace=namespace)
+        assert tried.errors == plain.errors
+        assert tried.mutations == plain.mutations
+        if plain.findings or plain.mutations:  # pods without networks are not evaluated at all
+            refused = [f for f in tried.warnings if f.rule == "suppression-refused"]
+            assert len(refused) == len(ALWAYS_PROTECTED)
