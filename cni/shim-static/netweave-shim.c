@@ -40,10 +40,7 @@ struct buf { char *p; size_t len, cap; };
 struct conf { char version[256], socket[512]; int has_version, has_socket, fallback; double timeout; };
 
 static void put(struct buf *b, const void *data, size_t n) {
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 4096;
-        if (!(b->p = realloc(b->p, b->cap))) _exit(70);
-    }
+    if (b->len + n > b->cap && !(b->p = realloc(b->p, b->cap = (b->len + n) * 2 + 4096))) _exit(70);
     memcpy(b->p + b->len, data, n);
     b->len += n;
 }
@@ -55,6 +52,12 @@ static void be32(char *p, size_t v) {
 static unsigned get_u32(const char *p) {
     const unsigned char *u = (const unsigned char *)p;
     return (unsigned)u[0] << 24 | (unsigned)u[1] << 16 | (unsigned)u[2] << 8 | u[3];
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    for (ssize_t w; n; p += w > 0 ? w : 0, n -= w > 0 ? (size_t)w : 0)
+        if ((w = write(fd, p, n)) < 0 && errno != EINTR) return -1;
+    return 0;
 }
 
 /* ---- a strict JSON reader for the few top-level keys the shim needs (like json.loads: invalid means {}) ---- */
@@ -147,11 +150,8 @@ static const char *value(const char *p, const char *e, int depth, struct conf *c
         if ((size_t)(e - p) >= strlen(*lit) && !memcmp(p, *lit, strlen(*lit))) return p + strlen(*lit);
     const char *q = p + (*p == '-');
     if (q >= e || *q < '0' || *q > '9' || (*q == '0' && q + 1 < e && q[1] >= '0' && q[1] <= '9')) return NULL;
-    char tmp[64], *end;
-    size_t n = 0;
-    while (p + n < e && n < sizeof tmp - 1 && strchr("0123456789+-.eE", p[n]) && p[n]) n++;
-    memcpy(tmp, p, n);
-    tmp[n] = 0;
+    char tmp[64] = "", *end;
+    for (size_t n = 0; p + n < e && n < sizeof tmp - 1 && p[n] && strchr("0123456789+-.eE", p[n]); n++) tmp[n] = p[n];
     double d = strtod(tmp, &end);
     if (end == tmp || end[-1] < '0' || end[-1] > '9') return NULL;
     if (num) *num = d;
@@ -220,16 +220,10 @@ static int ready(int fd, short events, double deadline) {
 
 /* 0 done, -1 closed by the peer, -2 timed out, -3 error (errno). */
 static int recv_exact(int fd, char *out, size_t n, double deadline) {
-    while (n) {
+    for (ssize_t r; n; out += r > 0 ? r : 0, n -= r > 0 ? (size_t)r : 0) {
         if (!ready(fd, POLLIN, deadline)) return -2;
-        ssize_t r = recv(fd, out, n, MSG_DONTWAIT);
-        if (r == 0) return -1;
-        if (r < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return -3;
-        }
-        out += r;
-        n -= (size_t)r;
+        if ((r = recv(fd, out, n, MSG_DONTWAIT)) == 0) return -1;
+        if (r < 0 && errno != EINTR && errno != EAGAIN) return -3;
     }
     return 0;
 }
@@ -281,13 +275,7 @@ static int call_daemon(const char *path, double timeout, const struct buf *req, 
 /* Replace this process with standalone netweave-cni, handing it the same stdin through a memfd. */
 static void exec_standalone(const char *command, const struct buf *in) {
     int fd = memfd_create("netweave-stdin", 0);
-    if (fd < 0) return;
-    for (size_t off = 0; off < in->len;) {
-        ssize_t w = write(fd, in->p + off, in->len - off);
-        if (w <= 0) return;
-        off += (size_t)w;
-    }
-    if (lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0) return;
+    if (fd < 0 || write_all(fd, in->p, in->len) || lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0) return;
     close(fd);
     char *argv[] = {(char *)command, NULL};
     if (command[0] == '/') execv(command, argv);
@@ -306,14 +294,11 @@ int main(void) {
         if (r < 0) break;
         put(&in, chunk, (size_t)r);
     }
+    read_conf(in.len ? in.p : "", in.len, &c);
     if (in.len > MAX_REQUEST - 65536) {
-        read_conf(in.p, in.len, &c);
         snprintf(details, sizeof details, "%zu bytes", in.len > MAX_REQUEST + 1 ? MAX_REQUEST + 1 : in.len);
         return fail(&c, INVALID_CONFIG, "network configuration too large", details);
     }
-    int interesting = in.len && (memmem(in.p, in.len, "\"daemonSocket\"", 14) || memmem(in.p, in.len, "\"fallback\"", 10)
-                                 || memmem(in.p, in.len, "\"shimTimeout\"", 13));
-    read_conf(interesting ? in.p : "", interesting ? in.len : 0, &c);
     if (c.has_socket) socket_path = c.socket;
     put(&req, MAGIC "\0\0\0\0\0\0\0\0", 12); /* magic, payload length, env length: filled in below */
     for (char **e = environ; *e; e++) {
@@ -326,14 +311,9 @@ int main(void) {
     be32(req.p + 4, req.len - 8);
     int rc = call_daemon(socket_path, c.timeout, &req, &reply, err, sizeof err);
     if (rc == OK) {
-        for (size_t off = 4; off < reply.len;) {
-            ssize_t w = write(1, reply.p + off, reply.len - off);
-            if (w < 0 && errno != EINTR) break;
-            off += w > 0 ? (size_t)w : 0;
-        }
+        write_all(1, reply.p + 4, reply.len - 4);
         return (int)get_u32(reply.p);
     }
-    if (!interesting) read_conf(in.len ? in.p : "", in.len, &c); /* cniVersion for the replies below */
     if (rc == UNREACHABLE && c.fallback) {
         exec_standalone(standalone, &in); /* returns only when the exec failed */
         snprintf(details, sizeof details, "%s: %s; %s", standalone, strerror(errno), err);
