@@ -55,7 +55,8 @@ def find_plugin(plugin_type: str, path: Sequence[str], *, root: str | None = Non
         # Under a root, an absolute symlink points into the node's tree, not ours: the exec resolves it there.
         if (root and os.path.islink(seen)) or (os.path.isfile(seen) and os.access(seen, os.X_OK)):
             return candidate
-    raise CniError(errors.DELEGATE_FAILED, f"failed to find plugin {plugin_type!r} in path {list(path)}")
+    where = f" (the node's root, mounted at {root})" if root else ""
+    raise CniError(errors.DELEGATE_FAILED, f"failed to find plugin {plugin_type!r} in path {list(path)}{where}")
 
 
 def plugin_config(

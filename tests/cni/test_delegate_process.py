@@ -109,3 +109,12 @@ def test_a_delegate_under_a_host_root_sees_that_root(tmp_path: Path) -> None:
     assert ours.returncode == 1
     assert "cannot read /var/lib/fakecni/nodename" in json.loads(ours.stdout)["msg"]
     assert not os.path.exists("/var/lib/fakecni/nodename")
+
+
+def test_a_plugin_missing_from_the_host_root_is_reported_with_that_root(tmp_path: Path) -> None:
+    from cni.invoke import find_plugin
+
+    (tmp_path / "opt" / "cni" / "bin").mkdir(parents=True)
+    with pytest.raises(CniError, match=f"failed to find plugin 'loopback' .*mounted at {tmp_path}"):
+        find_plugin("loopback", ["/usr/lib/cni"], root=str(tmp_path))  # ours has it, the node's root does not
+    assert find_plugin("loopback", ["/usr/lib/cni"]) == "/usr/lib/cni/loopback"
