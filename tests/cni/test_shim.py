@@ -3,6 +3,7 @@ exec'd as the runtime execs it (subprocess, exact env + stdin) against a real so
 
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cni import request, shim
+from cni import install, request, shim
 from tests.cni.serving import INTERPRETER, run_shim, serving
 from tests.cni.shims import IMPLEMENTATIONS, install_shim
 
@@ -235,6 +236,28 @@ def test_shim_start_to_exit_is_fast(shim_path: Path, sock: Path) -> None:
             assert run_shim(shim_path, ENV, STDIN).returncode == 0
             times.append(time.perf_counter() - started)
     assert statistics.median(times) < 0.1  # benchmarks/cni_shim.py measures it: ~16 ms Python, ~1 ms static
+
+
+def test_static_shim_constants_match_the_python_shim() -> None:
+    source = (install.STATIC_SHIM_BUILT.parent / "netweave-shim.c").read_text()
+    defines = {name: value.strip() for name, value in re.findall(r"^#define (\w+) (.+)$", source, re.MULTILINE)}
+    numbers: dict[str, float] = {}
+    for name, value in defines.items():
+        if shifted := re.fullmatch(r"\((\d+)u << (\d+)\)", value):
+            numbers[name] = int(shifted[1]) << int(shifted[2])
+        elif re.fullmatch(r"[\d.]+", value):
+            numbers[name] = float(value)
+    assert (defines["MAGIC"], defines["FALLBACK_VERSION"]) == (f'"{shim.MAGIC.decode()}"', f'"{shim.FALLBACK_VERSION}"')
+    assert (numbers["MAX_REQUEST"], numbers["MAX_REPLY"]) == (shim.MAX_REQUEST, shim.MAX_REPLY)
+    assert (numbers["CONNECT_TIMEOUT"], numbers["REPLY_TIMEOUT"]) == (shim.CONNECT_TIMEOUT, shim.REPLY_TIMEOUT)
+    assert (numbers["MAX_SHIM_TIMEOUT"], numbers["TRY_AGAIN"]) == (shim.MAX_SHIM_TIMEOUT, shim.TRY_AGAIN)
+    assert defines["MARKER"] == f'"{install.SETTINGS_MARKER.rstrip(bytes(1)).decode()}"'
+    assert numbers["SETTINGS_SIZE"] == install.SETTINGS_SIZE
+    assert f'char netweave_settings[SETTINGS_SIZE] = MARKER "\\0{shim.DEFAULT_SOCKET}\\0{shim.STANDALONE_COMMAND}";' \
+        in source
+    versions = re.search(r"supported\[\] = \{(.*?), NULL\}", source)
+    assert versions is not None
+    assert tuple(v.strip(' "') for v in versions.group(1).split(",")) == shim.SUPPORTED_VERSIONS
 
 
 def test_static_shim_is_statically_linked() -> None:
