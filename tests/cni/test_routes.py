@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cni.plan import Attachment
-from cni.routes import Route, Rule, default_owners, drifted_families, plan_routes
+from cni.routes import MAIN_TABLE, Route, Rule, default_dst, default_owners, drifted_families, plan_routes
 
 
 def att(ifname: str, *, default: bool = False, route: tuple[str, ...] | None = None,
@@ -131,3 +133,43 @@ def test_source_routing_builds_a_table_and_a_rule_per_address() -> None:
         Route(4, "192.168.1.0/24", "net1", None, 101), Route(4, "0.0.0.0/0", "net1", "192.168.1.1", 101),
         Route(6, "fd00:1::/64", "net1", None, 101), Route(6, "::/0", "net1", "fd00:1::1", 101))
     assert plan.rules == (Rule(4, "192.168.1.20/32", 101), Rule(6, "fd00:1::20/128", 101))
+
+
+CLAIMS = st.sampled_from([None, (), ("v4",), ("v6",), ("v4", "v6")])
+
+
+@st.composite
+def pods(draw: st.DrawFn) -> tuple[list[Attachment], dict[str, Any], dict[str, list[Route]]]:
+    """eth0 + up to four secondaries with any claims, results with or without gateways, any installed defaults."""
+    attachments, results, installed = [ETH0], {"eth0": RESULTS["eth0"]}, {}
+    for i in range(1, draw(st.integers(1, 4)) + 1):
+        name, v4, v6 = f"net{i}", f"192.168.{i}.254", f"fd00:{i}::254"
+        claim = draw(CLAIMS)
+        route = None if claim is None else tuple(v4 if c == "v4" else v6 for c in claim)
+        attachments.append(att(name, route=route))
+        with_gw = draw(st.booleans())
+        results[name] = result(name, (f"192.168.{i}.20/24", f"192.168.{i}.1" if with_gw else None),
+                               (f"fd00:{i}::20/64", f"fd00:{i}::1" if with_gw else None))
+        installed[name] = draw(st.sampled_from([[], [Route(4, "0.0.0.0/0", name, "169.254.1.1")]]))
+    installed["eth0"] = draw(st.sampled_from([[], [ETH0_V4], [ETH0_V4, ETH0_V6], [CALICO_ETH0]]))
+    return attachments, results, installed
+
+
+@settings(max_examples=300, deadline=None)
+@given(pods())
+def test_property_one_default_per_family_on_its_owner_or_eth0(
+        pod: tuple[list[Attachment], dict[str, Any], dict[str, list[Route]]]) -> None:
+    attachments, results, installed = pod
+    plan = plan_routes(attachments, results, installed, cluster_routes=["10.96.0.0/12", "fd00:96::/108"])
+    owners = default_owners(attachments)
+    for family in (4, 6):
+        found = [r for r in plan.defaults if r.family == family]
+        assert len(found) <= 1
+        owner = owners.get(family)
+        explicit = [g for g in (owner.default_route or ()) if (":" in g) == (family == 6)] if owner else []
+        if owner is not None and explicit:
+            assert found == [Route(family, default_dst(family), owner.ifname, explicit[0])]
+        elif found and (owner is None or found[0].ifname != owner.ifname):
+            assert found[0].ifname == "eth0"
+        moved = bool(found) and found[0].ifname != "eth0"
+        assert any(r.family == family and r.table == MAIN_TABLE for r in plan.routes) == moved
