@@ -7,6 +7,7 @@ immutable. Workload CREATE/UPDATE: the rules over each pod template, never a pat
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from cni.spec import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
 from webhook.catalog import NadCatalog
 from webhook.engine import annotations_of, carries_networks, evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
+from webhook.limits import PATCH_LIMIT_BYTES, oversized_annotations, oversized_patch
 from webhook.patch import make_patch
 from webhook.policy import Policy
 from webhook.review import ALLOW, Decision, Review
@@ -47,6 +49,10 @@ def admit(review: Review, *, catalog: NadCatalog, policy: Policy, mutate: bool) 
     if obj is None or review.sub_resource or review.operation not in ("CREATE", "UPDATE"):
         return Admission(ALLOW)
     kind, group = review.kind.kind, review.kind.group
+    handled = (kind == "Pod" and group == "") or WORKLOAD_GROUPS.get(kind) == group or (
+        kind == "NetworkAttachmentDefinition" and group == NAD_GROUP)
+    if handled and (too_big := oversized_annotations(obj)) is not None:
+        return _from_verdict(Verdict((too_big,)), patch=())  # the API server refuses it anyway; check nothing more
     if kind == "Pod" and group == "":
         if review.operation == "CREATE":
             return _pod_create(review, obj, catalog=catalog, policy=policy, mutate=mutate)
@@ -67,6 +73,9 @@ def _pod_create(review: Review, pod: Mapping[str, Any], *, catalog: NadCatalog, 
     patch: Sequence[Mapping[str, Any]] = ()
     if mutate and verdict.allowed and verdict.mutations:
         patch = make_patch(pod, verdict.mutations)
+        size = len(json.dumps(patch, separators=(",", ":")))
+        if size > PATCH_LIMIT_BYTES:
+            return _from_verdict(Verdict((*verdict.findings, oversized_patch(size))), patch=())
     return _from_verdict(verdict, patch=patch)
 
 
@@ -102,8 +111,10 @@ def _workload(review: Review, obj: Mapping[str, Any], *, catalog: NadCatalog, po
     errors: list[str] = []
     warnings: list[str] = []
     for target in pod_targets(obj):
-        verdict = evaluate_pod(target.pod, catalog=catalog, policy=policy,
-                               namespace=review.namespace or target.namespace, path_prefix=target.path_prefix)
+        too_big = oversized_annotations(target.pod, path_prefix=target.path_prefix)
+        verdict = Verdict((too_big,)) if too_big is not None else evaluate_pod(
+            target.pod, catalog=catalog, policy=policy, namespace=review.namespace or target.namespace,
+            path_prefix=target.path_prefix)
         findings.extend(verdict.findings)
         # The messages name the annotation; say which pod template it is in ("spec.template: networks[0] ...").
         where = target.path_prefix.rstrip(".")

@@ -1,7 +1,8 @@
 """The admission HTTP app: POST /mutate and /validate, GET /healthz, /readyz and /metrics.
 
-Handlers read the raw body themselves, so a malformed or oversized request gets our 400 with a JSON error
-(never FastAPI's 422 or a 500), and run the pure `admission.admit` on one catalog snapshot per request.
+Handlers read the raw body themselves, so a malformed request gets our 400 and an oversized one our 413, each
+with a JSON error (never FastAPI's 422 or a 500), and run the pure `admission.admit` on one catalog snapshot per
+request, in a bounded thread pool off the event loop.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal, Protocol
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -22,13 +25,25 @@ from webhook.admission import Admission, admit
 from webhook.catalog import MemoryCatalog, NadCatalog
 from webhook.metrics import CatalogState, Metrics
 from webhook.policy import Policy
-from webhook.review import Decision, Review, ReviewError, build_response, decode_review, error_body
+from webhook.printable import clipped, printable
+from webhook.review import (
+    Decision,
+    Review,
+    ReviewError,
+    bounded_warnings,
+    build_response,
+    decode_review,
+    denial_message,
+    error_body,
+)
 from webhook.settings import MAX_BODY_BYTES
 
 logger = logging.getLogger(__name__)
 
 Endpoint = Literal["mutate", "validate"]
 JSON = "application/json"
+# Admission is CPU work under the GIL: more threads would not run it faster, only queue more of it in memory.
+ADMISSION_THREADS = 4
 
 
 class CatalogSource(Protocol):
@@ -112,31 +127,54 @@ def create_app(*, catalog: CatalogSource, policy: Policy, max_body_bytes: int = 
     return app
 
 
+class _BodyTooLarge(Exception):
+    """The request body is over the limit (413)."""
+
+
 class _Handler:
+    """Reads the body on the event loop; decodes, decides and encodes in a small thread pool, so that one large or
+    slow review never holds up /healthz or the other admissions (the loop only moves bytes)."""
+
     def __init__(self, *, catalog: CatalogSource, policy: Policy, metrics: Metrics, max_body_bytes: int) -> None:
         self._catalog = catalog
         self._policy = policy
         self._metrics = metrics
         self._max = max_body_bytes
+        self._limiter: anyio.CapacityLimiter | None = None  # made on first use: it belongs to the running loop
 
     async def review(self, request: Request, endpoint: Endpoint) -> Response:
         started = time.perf_counter()
         try:
-            review = decode_review(await self._body(request))
-        except ReviewError as err:
-            self._metrics.requests.labels(endpoint, "", "", "invalid").inc()
-            logger.warning("rejected a malformed admission request: %s", err.message,
-                           extra={"endpoint": endpoint, "uid": err.uid, "client": _client(request)})
-            return _json(400, error_body(err.message, err.uid))
+            body = await self._body(request)
+        except _BodyTooLarge as err:
+            self._metrics.count_request(endpoint=endpoint, operation="", kind="", outcome="invalid")
+            logger.warning("rejected an oversized admission request: %s", err,
+                           extra={"endpoint": endpoint, "client": _client(request)})
+            return _json(413, error_body(str(err), None))
         except ClientDisconnect:
             return Response(status_code=400)
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(ADMISSION_THREADS)
+        status, payload = await anyio.to_thread.run_sync(self.answer, body, endpoint, started, _client(request),
+                                                         limiter=self._limiter)
+        return Response(payload, status_code=status, media_type=JSON)
+
+    def answer(self, body: bytes, endpoint: Endpoint, started: float, client: str | None) -> tuple[int, bytes]:
+        """Status and JSON body for one request body (runs in a worker thread)."""
+        try:
+            review = decode_review(body)
+        except ReviewError as err:
+            self._metrics.count_request(endpoint=endpoint, operation="", kind="", outcome="invalid")
+            logger.warning("rejected a malformed admission request: %s", err.message,
+                           extra={"endpoint": endpoint, "uid": err.uid, "client": client})
+            return 400, _dumps(error_body(err.message, err.uid))
         result = self._admit(review, endpoint)
-        response = _json(200, build_response(review.uid, result.decision))
+        payload = _dumps(build_response(review.uid, result.decision))
         try:
             self._observe(review, endpoint, result, time.perf_counter() - started)
         except Exception:  # metrics and logs must never change the answer
             logger.exception("could not record an admission", extra={"uid": review.uid})
-        return response
+        return 200, payload
 
     def _admit(self, review: Review, endpoint: Endpoint) -> Admission:
         try:
@@ -151,28 +189,31 @@ class _Handler:
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._max:
-            raise ReviewError(f"request body of {int(declared)} bytes exceeds the {self._max}-byte limit")
+            raise _BodyTooLarge(f"request body of {int(declared)} bytes exceeds the {self._max}-byte limit")
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self._max:
-                raise ReviewError(f"request body exceeds the {self._max}-byte limit")
+                raise _BodyTooLarge(f"request body exceeds the {self._max}-byte limit")
             chunks.append(chunk)
         return b"".join(chunks)
 
     def _observe(self, review: Review, endpoint: Endpoint, result: Admission, seconds: float) -> None:
         decision = result.decision
-        self._metrics.requests.labels(endpoint, review.operation, review.kind.kind, _outcome(result)).inc()
-        self._metrics.latency.labels(endpoint).observe(seconds)
+        self._metrics.count_request(endpoint=endpoint, operation=review.operation, kind=review.kind.kind,
+                                    outcome=_outcome(result))
+        self._metrics.observe_latency(endpoint=endpoint, seconds=seconds)
         for finding in result.findings:
-            self._metrics.findings.labels(finding.rule, finding.severity).inc()
+            self._metrics.count_finding(rule=finding.rule, severity=finding.severity)
         if not decision.allowed:
             logger.info("denied %s", _object_name(review),
-                        extra={**_review_fields(review), "endpoint": endpoint, "errors": list(decision.errors)})
+                        extra={**_review_fields(review), "endpoint": endpoint,
+                               "errors": denial_message(decision.errors).split("\n")})
         elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("allowed %s", _object_name(review),
-                         extra={**_review_fields(review), "endpoint": endpoint, "warnings": list(decision.warnings),
+                         extra={**_review_fields(review), "endpoint": endpoint,
+                                "warnings": bounded_warnings(decision.warnings),
                                 "patch_ops": len(decision.patch), "ms": round(seconds * 1000, 3)})
 
 
@@ -183,18 +224,28 @@ def _outcome(result: Admission) -> str:
 
 
 def _json(status: int, body: Any) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type=JSON)
+    return Response(_dumps(body), status_code=status, media_type=JSON)
+
+
+def _dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _review_fields(review: Review) -> dict[str, Any]:
-    return {"uid": review.uid, "kind": review.kind.kind, "operation": review.operation,
-            "namespace": review.namespace, "object_name": review.name, "dry_run": review.dry_run}
+    # Request-chosen strings go to the log escaped and short: a log line is read by people and terminals too.
+    return {"uid": _shown(review.uid), "kind": _shown(review.kind.kind), "operation": review.operation,
+            "namespace": _shown(review.namespace or ""), "object_name": _shown(review.name),
+            "dry_run": review.dry_run}
 
 
 def _object_name(review: Review) -> str:
     name = review.name or "(generated name)"
     where = f"{review.namespace}/" if review.namespace else ""
-    return f"{review.kind.kind} {where}{name}"
+    return _shown(f"{review.kind.kind} {where}{name}")
+
+
+def _shown(text: str) -> str:
+    return printable(clipped(text, 256))
 
 
 def _client(request: Request) -> str | None:

@@ -1,7 +1,12 @@
-"""Prometheus metrics of one admission app, in its own CollectorRegistry (never the global one)."""
+"""Prometheus metrics of one admission app, in its own CollectorRegistry (never the global one).
+
+Every label value comes from a fixed set: a value the request chose (an invented kind, a lone surrogate) would
+make one series per request and could break the text exposition, so anything outside the set is "other".
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -11,6 +16,16 @@ from prometheus_client.registry import Collector
 
 # Admission must stay in single-digit milliseconds: resolve that range finely.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+OTHER = "other"
+ENDPOINTS = frozenset({"mutate", "validate"})
+OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
+# The kinds admission has checks for; any other kind the webhook is (mis)registered for counts as "other".
+KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob",
+                   "NetworkAttachmentDefinition"})
+OUTCOMES = frozenset({"allowed", "patched", "denied", "error", "invalid"})
+SEVERITIES = frozenset({"error", "warning"})
+# Rule ids are ours (kebab-case constants); the pattern keeps the label bounded even if one ever were not.
+_RULE_ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,5 +68,20 @@ class Metrics:
             ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_CatalogCollector(catalog_state))
 
+    def count_request(self, *, endpoint: str, operation: str, kind: str, outcome: str) -> None:
+        """One admission request; an empty operation/kind means the request could not be decoded."""
+        self.requests.labels(_bounded(endpoint, ENDPOINTS), _bounded(operation, OPERATIONS, empty=True),
+                             _bounded(kind, KINDS, empty=True), _bounded(outcome, OUTCOMES)).inc()
+
+    def count_finding(self, *, rule: str, severity: str) -> None:
+        self.findings.labels(rule if _RULE_ID.fullmatch(rule) else OTHER, _bounded(severity, SEVERITIES)).inc()
+
+    def observe_latency(self, *, endpoint: str, seconds: float) -> None:
+        self.latency.labels(_bounded(endpoint, ENDPOINTS)).observe(seconds)
+
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _bounded(value: str, allowed: frozenset[str], *, empty: bool = False) -> str:
+    return value if value in allowed or (empty and value == "") else OTHER

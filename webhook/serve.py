@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from webhook.app import CatalogSource, StaticCatalog, create_app
 from webhook.catalog import CatalogError, MemoryCatalog
+from webhook.connections import BoundedHttpProtocol
 from webhook.kube import ClusterCatalog, api_client_factory
 from webhook.logs import logging_config
 from webhook.policy import Policy, PolicyError
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 KEEP_ALIVE_SECONDS = 60  # the API server reuses webhook connections; do not make it reconnect often
 GRACEFUL_SHUTDOWN_SECONDS = 10
+BACKLOG = 1024  # pending TCP connections the kernel queues before refusing
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -211,10 +213,16 @@ def uvicorn_config(settings: Settings, app: FastAPI | None) -> uvicorn.Config:
         log_config=logging_config(settings.log_level),
         access_log=False,
         server_header=False,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",
+        **limit_options(),
     )
+
+
+def limit_options(protocol: type[BoundedHttpProtocol] = BoundedHttpProtocol) -> dict[str, Any]:
+    """The uvicorn options that bound what clients can hold: read deadlines, header size and the connection cap
+    (in ``protocol``), the idle keep-alive time and the accept backlog."""
+    return {"http": protocol, "timeout_keep_alive": KEEP_ALIVE_SECONDS, "backlog": BACKLOG}
 
 
 def serve(settings: Settings, app: FastAPI | None) -> int:

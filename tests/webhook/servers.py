@@ -1,4 +1,5 @@
-"""Real admission servers for tests: `netweave serve` as a subprocess, or uvicorn in a thread, over real TLS.
+"""Real admission servers for tests: `netweave serve` as a subprocess, or uvicorn in a thread, over real TLS
+with the server's own connection limits (`limit_options`).
 
 Certificates come from certs/ (`dev_certificates`); clients verify them against the generated CA.
 """
@@ -26,7 +27,8 @@ from fastapi import FastAPI
 
 from certs.rotation import CertPaths, dev_certificates
 from tests.paths import REPO
-from webhook.serve import TlsContextFactory
+from webhook.connections import BoundedHttpProtocol
+from webhook.serve import TlsContextFactory, limit_options
 
 
 @dataclass(frozen=True)
@@ -167,13 +169,14 @@ class ServeProcess:
 class ThreadedServer:
     """uvicorn serving ``app`` over TLS in a background thread (one worker, like `netweave serve`)."""
 
-    def __init__(self, app: FastAPI, *, certs: Certs, poll_seconds: float = 0.1) -> None:
+    def __init__(self, app: FastAPI, *, certs: Certs, poll_seconds: float = 0.1,
+                 protocol: type[BoundedHttpProtocol] = BoundedHttpProtocol) -> None:
         self.port = free_port()
         self.certs = certs
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
                                 ssl_context_factory=TlsContextFactory(certs.cert, certs.key,
                                                                       poll_seconds=poll_seconds),
-                                lifespan="on", timeout_keep_alive=60)
+                                lifespan="on", **limit_options(protocol))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
 

@@ -254,28 +254,28 @@ def oversized() -> bytes:
     return json.dumps(doc).encode()
 
 
-def test_oversized_body_is_400(client: Client) -> None:
+def test_oversized_body_is_413(client: Client) -> None:
     reply = client.request("POST", "/mutate", oversized())
-    assert reply.status == 400 and "exceeds the 3145728-byte limit" in reply.json()["error"]
+    assert reply.status == 413 and "exceeds the 3145728-byte limit" in reply.json()["error"]
     doc = review("009-create-pod-samplepod.json")  # the unread rest of the big body does not poison the connection
     assert client.post("/mutate", doc).response["uid"] == doc["request"]["uid"]
 
 
-def test_oversized_chunked_body_is_400(server: ServeProcess) -> None:
+def test_oversized_chunked_body_is_413(server: ServeProcess) -> None:
     client = server.client()
     body = oversized()
     chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))
     client.conn.request("POST", "/validate", body=chunks, encode_chunked=True,
                         headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
     resp = client.conn.getresponse()
-    assert resp.status == 400 and "limit" in json.loads(resp.read())["error"]
+    assert resp.status == 413 and "limit" in json.loads(resp.read())["error"]
     client.close()
 
 
 def test_body_just_under_the_limit_is_reviewed(client: Client) -> None:
     doc = review("009-create-pod-samplepod.json")
     size = len(json.dumps(doc))
-    doc["request"]["object"]["metadata"]["annotations"]["pad"] = "x" * (3 * 1024 * 1024 - size - 20)
+    doc["request"]["object"]["spec"]["containers"][0]["args"] = ["x" * (3 * 1024 * 1024 - size - 30)]
     reply = client.post("/mutate", doc)
     assert reply.status == 200 and reply.response["allowed"] is True
 
