@@ -15,8 +15,20 @@ from cni.spec import (
     Nad,
     NetConf,
     NetworkSelection,
+    Problem,
+    annotation_path,
+    cni_arg_problem,
+    default_network_namespace,
+    default_route_owners,
+    element_value_problems,
+    ifname_problem,
+    interface_names,
+    json_text_problems,
+    namespace_forbidden,
+    network_namespace,
     parse_networks,
 )
+from cni.spec.naming import IFNAME_HINT, duplicate_names, reserved_for
 
 NadKey = tuple[str, str]   # (namespace, name)
 
@@ -74,11 +86,13 @@ def default_override(pod: Mapping[str, Any] | None, config: Config) -> NetworkSe
     text = _annotations(pod).get(DEFAULT_NETWORK_ANNOTATION, "")
     if not text.strip():
         return None
-    parsed = parse_networks(text, path=f'metadata.annotations["{DEFAULT_NETWORK_ANNOTATION}"]')
+    path = annotation_path(DEFAULT_NETWORK_ANNOTATION)
+    parsed = parse_networks(text, path=path)
     _raise_problems(parsed.problems)
     if len(parsed.elements) != 1 or parsed.elements[0].interface:
         raise CniError(errors.ANNOTATION_INVALID,
                        f"{DEFAULT_NETWORK_ANNOTATION} must name exactly one network and no interface", text)
+    _raise_value_problems([f.problem for f in element_value_problems(parsed.elements[0], path)])
     return parsed.elements[0]
 
 
@@ -89,6 +103,7 @@ def selections(pod: Mapping[str, Any] | None) -> tuple[NetworkSelection, ...]:
         return ()
     parsed = parse_networks(text)
     _raise_problems(parsed.problems)
+    _raise_value_problems([f.problem for e in parsed.elements for f in element_value_problems(e, _element_path(e))])
     return parsed.elements
 
 
@@ -97,8 +112,8 @@ def wanted_nads(pod: Mapping[str, Any] | None, pod_ref: PodRef, config: Config) 
     keys: list[NadKey] = []
     override = default_override(pod, config)
     if override is not None:
-        keys.append((override.namespace or config.system_namespace, override.name))
-    keys.extend((s.namespace or pod_ref.namespace, s.name) for s in selections(pod))
+        keys.append(_override_key(override, config))
+    keys.extend((network_namespace(s.namespace, pod_namespace=pod_ref.namespace), s.name) for s in selections(pod))
     return tuple(dict.fromkeys(keys))
 
 
@@ -116,34 +131,48 @@ def plan_attachments(
     override = default_override(pod, config) if pod is not None else None
     picker = _DevicePicker(devices)
     if override is not None:
-        key = (override.namespace or config.system_namespace, override.name)
-        nad = _usable_nad(key, nads, config=config, pod_namespace=config.system_namespace)
+        pod_namespace = pod_ref.namespace if pod_ref is not None else config.system_namespace
+        nad = _usable_nad(_override_key(override, config), nads, config=config, pod_namespace=pod_namespace)
         assert nad.config is not None
         cluster = ClusterNetwork(f"{nad.namespace}/{nad.name}", nad.config, nad.resource_name)
     primary = _attachment(cluster.name, cluster.config, override, ifname=primary_ifname,
                           is_default=True, device_id=picker.pick(cluster.resource_name), config=config,
                           extra_runtime=config.runtime_config)
     planned = [primary]
-    if pod_ref is None or pod is None:
-        return tuple(planned)
-    names = {primary_ifname}
-    chosen = selections(pod)
-    _check_default_route(chosen)
-    for sel in chosen:
-        key = (sel.namespace or pod_ref.namespace, sel.name)
-        nad = _usable_nad(key, nads, config=config, pod_namespace=pod_ref.namespace)
-        assert nad.config is not None
-        ifname = sel.interface or f"net{sel.index + 1}"
-        if ifname in names:
-            raise CniError(errors.ANNOTATION_INVALID, f"interface {ifname!r} is requested twice",
-                           f"network {key[0]}/{key[1]}")
-        names.add(ifname)
-        device = sel.device_id or picker.pick(nad.resource_name)
-        source = config.source_routing or nad.config.raw.get("sourceRouting") is True
-        planned.append(_attachment(f"{nad.namespace}/{nad.name}", nad.config, sel, ifname=ifname,
-                                   is_default=False, device_id=device, config=config,
-                                   source_routing=source))
+    if pod_ref is not None and pod is not None:
+        chosen = selections(pod)
+        names = _interface_names(chosen, primary=primary_ifname)
+        _check_default_route(chosen)
+        for sel, ifname in zip(chosen, names, strict=True):
+            key = (network_namespace(sel.namespace, pod_namespace=pod_ref.namespace), sel.name)
+            nad = _usable_nad(key, nads, config=config, pod_namespace=pod_ref.namespace)
+            assert nad.config is not None
+            device = sel.device_id or picker.pick(nad.resource_name)
+            source = config.source_routing or nad.config.raw.get("sourceRouting") is True
+            planned.append(_attachment(f"{nad.namespace}/{nad.name}", nad.config, sel, ifname=ifname,
+                                       is_default=False, device_id=device, config=config,
+                                       source_routing=source))
+    for att in planned:
+        _check_passed_values(att)
     return tuple(planned)
+
+
+def _override_key(override: NetworkSelection, config: Config) -> NadKey:
+    return default_network_namespace(override.namespace, system_namespace=config.system_namespace), override.name
+
+
+def _interface_names(chosen: Sequence[NetworkSelection], *, primary: str) -> tuple[str, ...]:
+    """cni.spec.naming's names; code 105 for a reserved or repeated name (admission's interface-name rules)."""
+    names = interface_names(chosen, primary=primary)
+    for sel, name in zip(chosen, names, strict=True):
+        what = reserved_for(name, primary=primary) if sel.interface else None
+        if what is not None:
+            raise CniError(errors.ANNOTATION_INVALID, f"{_element_path(sel)}.interface: interface {name!r} is "
+                           f"reserved for {what}", "choose another interface name")
+    for position, first in duplicate_names(names):
+        raise CniError(errors.ANNOTATION_INVALID, f"{_element_path(chosen[position])}.interface: interface "
+                       f"{names[position]!r} is requested twice", f"also used by {_element_path(chosen[first])}")
+    return names
 
 
 def _attachment(
@@ -210,7 +239,8 @@ def _plugin_conf(
 
 def _usable_nad(key: NadKey, nads: Mapping[NadKey, Nad | None], *, config: Config, pod_namespace: str) -> Nad:
     namespace, name = key
-    if config.namespace_isolation and namespace != pod_namespace and namespace not in config.global_namespaces:
+    if namespace_forbidden(namespace, pod_namespace=pod_namespace, isolation=config.namespace_isolation,
+                           global_namespaces=config.global_namespaces):
         raise CniError(errors.NETWORK_FORBIDDEN,
                        f"network {namespace}/{name} is in another namespace and namespaceIsolation is on")
     nad = nads.get(key)
@@ -223,16 +253,33 @@ def _usable_nad(key: NadKey, nads: Mapping[NadKey, Nad | None], *, config: Confi
 
 
 def _check_default_route(chosen: Sequence[NetworkSelection]) -> None:
-    """NPWG §4.1.2.1.9: one element at most carries the default route, one gateway per IP family."""
-    carriers = [s for s in chosen if s.default_route is not None]
-    if len(carriers) > 1:
-        raise CniError(errors.ANNOTATION_INVALID, "default-route is set on more than one network",
-                       ", ".join(s.name for s in carriers))
-    for sel in carriers:
-        families = [":" in gw for gw in sel.default_route or ()]
-        if len(families) != len(set(families)):
-            raise CniError(errors.ANNOTATION_INVALID, f"network {sel.name} has more than one default-route "
-                           "gateway per IP family", ", ".join(sel.default_route or ()))
+    """cni.spec.routing: one owner per IP family; a conflict admission denies is refused here (code 105)."""
+    ownership = default_route_owners([s.default_route for s in chosen])
+    for conflict in ownership.conflicts:
+        sel = chosen[conflict.position]
+        families = " and ".join(f"IPv{f}" for f in conflict.families)
+        if conflict.owner is None:
+            msg = f"more than one {families} default-route gateway"
+        else:
+            msg = f"the {families} default route is already claimed by {_element_path(chosen[conflict.owner])}"
+        raise CniError(errors.ANNOTATION_INVALID, f"{_element_path(sel)}.default-route: {msg}",
+                       "set default-route on one network per IP family, with one gateway per family")
+
+
+def _check_passed_values(att: Attachment) -> None:
+    """Whatever admission did: every value handed to a delegate is one it can take (cni.spec.values), so that no
+    delegate runs for a sandbox whose values would fail it half-way or smuggle CNI_ARGS."""
+    where = f"network {att.network}"
+    reason = ifname_problem(att.ifname)
+    problems = [Problem("CNI_IFNAME", f"interface name {att.ifname!r} {reason}", IFNAME_HINT)] if reason else []
+    for key, value in att.cni_args:
+        reason = cni_arg_problem(key, value)
+        if reason is not None:
+            problems.append(Problem(f"CNI_ARGS {key!r}", reason, "remove ';', '=' and control characters"))
+    problems.extend(json_text_problems(dict(att.runtime_config), "runtimeConfig"))
+    for i, plugin in enumerate(att.plugins):
+        problems.extend(json_text_problems((plugin.get("args") or {}).get("cni") or {}, f"plugins[{i}].args.cni"))
+    _raise_value_problems(problems, where)
 
 
 def _annotations(pod: Mapping[str, Any] | None) -> Mapping[str, str]:
@@ -240,6 +287,19 @@ def _annotations(pod: Mapping[str, Any] | None) -> Mapping[str, str]:
         return {}
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     return annotations if isinstance(annotations, Mapping) else {}
+
+
+def _element_path(sel: NetworkSelection) -> str:
+    return f"{annotation_path(NETWORKS_ANNOTATION)}[{sel.index}]"
+
+
+def _raise_value_problems(problems: Sequence[Problem], where: str = "") -> None:
+    """Code 105 naming the first bad field; every problem in the details."""
+    if problems:
+        first = problems[0]
+        details = "; ".join(f"{p.path}: {p.message} ({p.hint})" for p in problems)
+        raise CniError(errors.ANNOTATION_INVALID, f"{first.path}: {first.message}",
+                       f"{where}: {details}" if where else details)
 
 
 def _raise_problems(problems: Sequence[Any]) -> None:

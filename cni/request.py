@@ -10,6 +10,7 @@ from typing import Any, Final, Literal, cast
 
 from cni import errors
 from cni.errors import CniError
+from cni.spec.namespaces import GLOBAL_NAMESPACES
 
 Command = Literal["ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"]
 COMMANDS: Final = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
@@ -56,7 +57,7 @@ class Config:
     kubeconfig: str | None = None
     system_namespace: str = "kube-system"
     namespace_isolation: bool = False
-    global_namespaces: tuple[str, ...] = ("kube-system", "default")
+    global_namespaces: tuple[str, ...] = GLOBAL_NAMESPACES
     cache_dir: str = DEFAULT_CACHE_DIR
     device_checkpoint: str = DEFAULT_CHECKPOINT
     readiness_indicator_file: str | None = None
@@ -183,7 +184,7 @@ def parse_config(raw: Mapping[str, Any], *, command: str) -> Config:
         kubeconfig=_optional_string(raw, "kubeconfig"),
         system_namespace=_string(raw, "systemNamespace", "kube-system"),
         namespace_isolation=_bool(raw, "namespaceIsolation"),
-        global_namespaces=_strings(raw, "globalNamespaces", ("kube-system", "default")),
+        global_namespaces=_strings(raw, "globalNamespaces", GLOBAL_NAMESPACES),
         cache_dir=_string(raw, "cacheDir", DEFAULT_CACHE_DIR),
         device_checkpoint=_string(raw, "deviceCheckpoint", DEFAULT_CHECKPOINT),
         readiness_indicator_file=_optional_string(raw, "readinessIndicatorFile"),

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import yaml
 
+from cni.spec.namespaces import GLOBAL_NAMESPACES
+
 Level = Literal["error", "warning", "off"]
 _LEVELS = ("error", "warning", "off")
 
@@ -54,7 +56,7 @@ class Policy:
     primary_interface: str = "eth0"
     system_namespace: str = "kube-system"
     namespace_isolation: bool = False
-    global_namespaces: tuple[str, ...] = ("kube-system",)
+    global_namespaces: tuple[str, ...] = GLOBAL_NAMESPACES
     resource_node_selectors: Mapping[str, str] = field(default_factory=dict)
     max_networks: int = DEFAULT_MAX_NETWORKS
     # Protected on top of ALWAYS_PROTECTED (policy `protectedRules`, additive: it can never unprotect a rule).
@@ -98,7 +100,7 @@ class Policy:
             primary_interface=_string(data, "primaryInterface", "eth0", source),
             system_namespace=_string(data, "systemNamespace", "kube-system", source),
             namespace_isolation=_boolean(data, "namespaceIsolation", source),
-            global_namespaces=_strings(data, "globalNamespaces", ("kube-system",), source),
+            global_namespaces=_strings(data, "globalNamespaces", GLOBAL_NAMESPACES, source),
             resource_node_selectors=_string_map(data, "resourceNodeSelectors", source),
             max_networks=_positive(data, "maxNetworks", DEFAULT_MAX_NETWORKS, source),
             extra_protected=_rule_ids(data.get("protectedRules", []), source),

@@ -106,6 +106,7 @@ def netconf_from_mapping(data: Any, *, path: str = CONFIG_PATH) -> tuple[NetConf
         problems.extend(plugin_problems)
         if plugin is not None:
             plugins.append(plugin)
+            problems.extend(_ipam_problems(plugin, plugin_path))
     if any(p.severity == "error" for p in problems):
         return None, tuple(problems)
     subnets, gateways = _ipam_facts(plugins)
@@ -143,6 +144,56 @@ def _parse_plugin(raw: Any, path: str) -> tuple[Plugin | None, list[Problem]]:
     return Plugin(kind, capabilities, ipam_type, raw), problems
 
 
+# IPAM types whose subnets and gateways are declarative (and so checkable); others may use words ("usePodCidr").
+DECLARATIVE_IPAM = frozenset({"host-local", "static", "whereabouts"})
+
+
+_WANT = {"subnet": ("a CIDR", "10.1.0.0/24"), "range": ("a CIDR", "10.1.0.0/24"),
+         "gateway": ("an IP address", "10.1.0.1")}
+
+
+def _ipam_problems(plugin: Plugin, path: str) -> list[Problem]:
+    """A subnet, range or gateway of a declarative IPAM that is not one (e.g. 10.1.0.0/33)."""
+    ipam = plugin.raw.get("ipam")
+    if plugin.ipam_type not in DECLARATIVE_IPAM or not isinstance(ipam, dict):
+        return []
+    problems: list[Problem] = []
+    for where, value, kind in _ipam_values(ipam, f"{path}.ipam"):
+        if value is None or (isinstance(value, str) and value.startswith("usePodCidr")):
+            continue
+        if _ipam_value(value, kind) is None:
+            what, example = _WANT[kind]
+            problems.append(Problem(where, f"{where.rsplit('.', 1)[1]} {describe(value)} is not {what}",
+                                    f"write {what} such as {example}"))
+    return problems
+
+
+def _ipam_value(value: Any, kind: str) -> IPNetwork | IPAddress | None:
+    if kind == "gateway":
+        return _address(value)
+    return _network(_whereabouts_range(value) if kind == "range" else value)
+
+
+def _ipam_values(ipam: Mapping[str, Any], path: str) -> Iterator[tuple[str, Any, str]]:
+    """(path, value, "subnet" | "range" | "gateway") for every subnet and gateway an IPAM config declares:
+    host-local (`subnet`, `ranges`), static (`addresses`), whereabouts (`range`, `ipRanges`)."""
+    yield f"{path}.subnet", ipam.get("subnet"), "subnet"
+    yield f"{path}.gateway", ipam.get("gateway"), "gateway"
+    for i, range_set in enumerate(_list(ipam.get("ranges"))):
+        for j, entry in enumerate(_list(range_set)):
+            if isinstance(entry, dict):
+                yield f"{path}.ranges[{i}][{j}].subnet", entry.get("subnet"), "subnet"
+                yield f"{path}.ranges[{i}][{j}].gateway", entry.get("gateway"), "gateway"
+    for i, entry in enumerate(_list(ipam.get("addresses"))):
+        if isinstance(entry, dict):
+            yield f"{path}.addresses[{i}].address", entry.get("address"), "subnet"
+            yield f"{path}.addresses[{i}].gateway", entry.get("gateway"), "gateway"
+    yield f"{path}.range", ipam.get("range"), "range"
+    for i, entry in enumerate(_list(ipam.get("ipRanges"))):
+        if isinstance(entry, dict):
+            yield f"{path}.ipRanges[{i}].range", entry.get("range"), "range"
+
+
 def _ipam_facts(plugins: list[Plugin]) -> tuple[tuple[IPNetwork, ...], tuple[IPAddress, ...]]:
     subnets: list[IPNetwork] = []
     gateways: list[IPAddress] = []
@@ -150,30 +201,13 @@ def _ipam_facts(plugins: list[Plugin]) -> tuple[tuple[IPNetwork, ...], tuple[IPA
         ipam = plugin.raw.get("ipam")
         if not isinstance(ipam, dict):
             continue
-        for subnet, gateway in _ipam_entries(ipam):
-            net = _network(subnet)
-            if net is not None and net not in subnets:
-                subnets.append(net)
-            addr = _address(gateway)
-            if addr is not None and addr not in gateways:
-                gateways.append(addr)
+        for _, value, kind in _ipam_values(ipam, ""):
+            parsed = _ipam_value(value, kind)
+            if isinstance(parsed, IPNetwork) and parsed not in subnets:
+                subnets.append(parsed)
+            elif isinstance(parsed, IPAddress) and parsed not in gateways:
+                gateways.append(parsed)
     return tuple(subnets), tuple(gateways)
-
-
-def _ipam_entries(ipam: Mapping[str, Any]) -> Iterator[tuple[Any, Any]]:
-    """(subnet, gateway) pairs from every declarative IPAM layout we know."""
-    yield ipam.get("subnet"), ipam.get("gateway")
-    for range_set in _list(ipam.get("ranges")):
-        for entry in _list(range_set):
-            if isinstance(entry, dict):
-                yield entry.get("subnet"), entry.get("gateway")
-    for entry in _list(ipam.get("addresses")):
-        if isinstance(entry, dict):
-            yield entry.get("address"), entry.get("gateway")
-    yield _whereabouts_range(ipam.get("range")), None
-    for entry in _list(ipam.get("ipRanges")):
-        if isinstance(entry, dict):
-            yield _whereabouts_range(entry.get("range")), None
 
 
 def _list(value: Any) -> list[Any]:

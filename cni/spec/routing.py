@@ -8,7 +8,8 @@ One rule for admission and the node: an element claims the families of the gatew
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 Family = Literal[4, 6]
@@ -29,3 +30,46 @@ def claimed_families(default_route: Sequence[str] | None) -> frozenset[Family]:
             continue
         families.add(4 if version == 4 else 6)
     return frozenset(families)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConflict:
+    """An element whose `default-route` cannot be honoured as written."""
+
+    position: int                  # the element (index into the claims given)
+    families: tuple[Family, ...]
+    owner: int | None              # the earlier element owning these families; None: two gateways of one family
+
+
+@dataclass(frozen=True, slots=True)
+class RouteOwnership:
+    """Family -> position of the element that owns its default route (unclaimed: absent), and the conflicts."""
+
+    owners: Mapping[Family, int]
+    conflicts: tuple[RouteConflict, ...]
+
+
+def default_route_owners(claims: Sequence[Sequence[str] | None]) -> RouteOwnership:
+    """Who owns each family's default route: the first element claiming it. A later claimant of an owned family
+    and an element naming two gateways of one family are conflicts (admission denies, the node refuses)."""
+    owners: dict[Family, int] = {}
+    conflicts: list[RouteConflict] = []
+    for position, gateways in enumerate(claims):
+        versions = [_family(g) for g in gateways or ()]
+        for family in FAMILIES:
+            if versions.count(family) > 1:
+                conflicts.append(RouteConflict(position, (family,), None))
+        clashes: dict[int, list[Family]] = {}  # earlier owner -> families, so one mistake is one conflict
+        for family in sorted(claimed_families(gateways)):
+            first = owners.setdefault(family, position)
+            if first != position:
+                clashes.setdefault(first, []).append(family)
+        conflicts.extend(RouteConflict(position, tuple(fams), owner) for owner, fams in clashes.items())
+    return RouteOwnership(owners, tuple(conflicts))
+
+
+def _family(gateway: str) -> Family | None:
+    try:
+        return 4 if ipaddress.ip_address(gateway).version == 4 else 6
+    except ValueError:
+        return None

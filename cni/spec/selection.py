@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -85,28 +85,6 @@ def parse_networks(text: str, *, path: str = NETWORKS_PATH) -> ParsedNetworks:
 def dump_networks(elements: Sequence[NetworkSelection]) -> str:
     """The canonical, compact JSON form of a list of elements."""
     return json.dumps([e.to_json() for e in elements], separators=(",", ":"), ensure_ascii=False)
-
-
-def interface_names(elements: Sequence[NetworkSelection], *, primary: str = "eth0") -> tuple[str, ...]:
-    """Effective interface names: the requested one, else `net<position+1>` skipping every name already taken."""
-    taken = {e.interface for e in elements if e.interface} | {primary}
-    names: list[str] = []
-    for position, element in enumerate(elements):
-        if element.interface:
-            names.append(element.interface)
-            continue
-        name = free_interface_name(taken, position + 1)
-        taken.add(name)
-        names.append(name)
-    return tuple(names)
-
-
-def free_interface_name(taken: Collection[str], start: int) -> str:
-    """The first `net<N>`, N >= start, that is not taken (Multus names the N-th secondary net<N>)."""
-    number = start
-    while f"net{number}" in taken:
-        number += 1
-    return f"net{number}"
 
 
 # --- short form -------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from cni.spec import (
     ParsedNetworks,
     Problem,
     annotation_path,
+    default_network_namespace,
     interface_names,
+    network_namespace,
     parse_networks,
 )
 from webhook.catalog import NadCatalog
@@ -95,7 +97,7 @@ def build_context(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy
     names = interface_names(networks.elements, primary=policy.primary_interface)
     attachments = tuple(
         _attach(element, f"{networks_path}[{element.index}]", f"networks[{element.index}]",
-                element.namespace or pod_ns, ifname, catalog)
+                network_namespace(element.namespace, pod_namespace=pod_ns), ifname, catalog)
         for element, ifname in zip(networks.elements, names, strict=True))
     default_path = annotation_path(DEFAULT_NETWORK_ANNOTATION, prefix)
     default_network: ParsedNetworks | None = None
@@ -104,10 +106,9 @@ def build_context(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy
         default_network = _parse(annotations.get(DEFAULT_NETWORK_ANNOTATION), default_path)
         if default_network.elements:
             first = default_network.elements[0]
-            # Multus resolves an unqualified default network in its own (system) namespace, not the pod's.
-            default_attachment = _attach(first, default_path, "default-network",
-                                         first.namespace or policy.system_namespace, policy.primary_interface,
-                                         catalog)
+            namespace = default_network_namespace(first.namespace, system_namespace=policy.system_namespace)
+            default_attachment = _attach(first, default_path, "default-network", namespace,
+                                         policy.primary_interface, catalog)
     return PodContext(pod_ns, annotations, spec, prefix, networks, networks_path, attachments, default_network,
                       default_path, default_attachment, catalog, policy)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import combinations
 
-from cni.spec import IPNetwork
+from cni.spec import IPNetwork, namespace_forbidden
 from webhook.rules.base import Attachment, Issue, PodContext
 
 
@@ -28,9 +28,8 @@ def network_not_found(ctx: PodContext) -> Iterator[Issue]:
 
 
 def _forbidden(ctx: PodContext, att: Attachment) -> bool:
-    policy = ctx.policy
-    return (policy.namespace_isolation and att.namespace != ctx.namespace
-            and att.namespace not in policy.global_namespaces)
+    return namespace_forbidden(att.namespace, pod_namespace=ctx.namespace, isolation=ctx.policy.namespace_isolation,
+                               global_namespaces=ctx.policy.global_namespaces)
 
 
 def network_namespace_forbidden(ctx: PodContext) -> Iterator[Issue]:

@@ -1,47 +1,28 @@
-"""Default routes: at most one claimant per IP family, and gateways that the network can reach."""
+"""Default routes: one owner per IP family (cni.spec.routing decides), and gateways that the network can reach."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
-from webhook.rules.base import Attachment, Issue, PodContext
-
-
-def _families(att: Attachment) -> set[int]:
-    """The IP families an element claims the default route for; `default-route: []` claims both."""
-    gateways = att.selection.default_route
-    if gateways is None:
-        return set()
-    families: set[int] = set()
-    if not gateways:
-        return {4, 6}
-    for gateway in gateways:
-        try:
-            families.add(ipaddress.ip_address(gateway).version)
-        except ValueError:
-            continue
-    return families
+from cni.spec.routing import default_route_owners
+from cni.spec.values import address_fit_problem, default_route_problems, parse_ip
+from webhook.rules.base import Issue, PodContext
 
 
 def default_route_conflict(ctx: PodContext) -> Iterator[Issue]:
-    owner: dict[int, Attachment] = {}
-    for att in ctx.attachments:
-        gateways = att.selection.default_route or ()
-        versions = [ipaddress.ip_address(g).version for g in gateways if _is_ip(g)]
-        for twice in sorted({v for v in versions if versions.count(v) > 1}):
-            yield Issue(f"{att.path}.default-route", f"{att.label}: more than one IPv{twice} default gateway",
-                        f"keep a single IPv{twice} gateway in default-route")
-        clashes: dict[str, list[str]] = {}  # earlier claimant's label -> families, so one mistake is one line
-        for family in sorted(_families(att)):
-            first = owner.setdefault(family, att)
-            if first is not att:
-                clashes.setdefault(first.label, []).append(f"IPv{family}")
-        for label, families in clashes.items():
-            routes = " and ".join(families)
-            yield Issue(f"{att.path}.default-route",
-                        f"{att.label}: the {routes} default route{'s are' if len(families) > 1 else ' is'} already "
-                        f"claimed by {label}", "set default-route on one network per IP family only")
+    ownership = default_route_owners([att.selection.default_route for att in ctx.attachments])
+    for conflict in ownership.conflicts:
+        att = ctx.attachments[conflict.position]
+        path = f"{att.path}.default-route"
+        if conflict.owner is None:
+            family = conflict.families[0]
+            yield Issue(path, f"{att.label}: more than one IPv{family} default gateway",
+                        f"keep a single IPv{family} gateway in default-route")
+            continue
+        routes = " and ".join(f"IPv{f}" for f in conflict.families)
+        verb = "s are" if len(conflict.families) > 1 else " is"
+        yield Issue(path, f"{att.label}: the {routes} default route{verb} already claimed by "
+                    f"{ctx.attachments[conflict.owner].label}", "set default-route on one network per IP family only")
 
 
 def default_route_gateway(ctx: PodContext) -> Iterator[Issue]:
@@ -53,23 +34,12 @@ def default_route_gateway(ctx: PodContext) -> Iterator[Issue]:
         if not gateways:
             yield Issue(path, f"{att.label}: default-route is empty, so the default route goes through whatever "
                         "gateway the network's IPAM returns", "name the gateway, e.g. [\"10.1.0.1\"]", "warning")
+        for problem in default_route_problems(gateways, att.path):
+            yield Issue(problem.path, f"{att.label}: {problem.message}", problem.hint)
         subnets = att.nad.config.subnets if att.nad is not None and att.nad.config is not None else ()
         for i, gateway in enumerate(gateways):
-            if not _is_ip(gateway):
-                yield Issue(f"{path}[{i}]", f'{att.label}: default-route gateway "{gateway}" is not an IP address',
-                            "write the gateway as an IPv4 or IPv6 address without a prefix")
-                continue
-            address = ipaddress.ip_address(gateway)
-            same_family = [s for s in subnets if s.version == address.version]
-            if same_family and not any(address in s for s in same_family):
-                listed = ", ".join(str(s) for s in same_family)
-                yield Issue(f"{path}[{i}]", f"{att.label}: gateway {gateway} is outside the network's subnet "
-                            f"({listed})", "use a gateway inside the subnet the NAD's IPAM assigns from")
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+            address = parse_ip(gateway)
+            reason = address_fit_problem(address, subnets) if address is not None else None
+            if reason is not None:
+                yield Issue(f"{path}[{i}]", f"{att.label}: gateway {gateway} {reason}",
+                            "use a gateway inside the subnet the NAD's IPAM assigns from")
