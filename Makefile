@@ -9,7 +9,8 @@ CNI_PLUGINS := /usr/lib/cni
 setup: $(VENV)/.installed plugins shim
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { echo "cannot create $(VENV): netweave needs Python >= 3.11 with venv" \
+	  "(Debian: apt-get install python3-venv; another interpreter: make PYTHON=python3.12 ...)" >&2; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip
 
 # What serving and linting need: the package and its runtime dependencies, no dev toolchain.
