@@ -16,7 +16,7 @@ from webhook.catalog import MemoryCatalog
 from webhook.engine import evaluate_pod
 from webhook.patch import apply_mutations
 from webhook.policy import Policy
-from webhook.review import decode_review
+from webhook.review import MAX_MESSAGE_CHARS, build_response, decode_review
 
 CATALOG = MemoryCatalog.from_directory(FIXTURES / "manifests" / "nads.yaml")
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -139,3 +139,51 @@ def test_patch_from_the_mutable_view_equals_applying_every_mutation(doc: dict[st
         return
     assert result.decision.patch or not verdict.mutations
     assert jsonpatch.apply_patch(pod, list(result.decision.patch)) == apply_mutations(pod, verdict.mutations)
+
+
+# -- size: admission work and answers are bounded by the API server's 256 KiB annotation limit ---------------------
+def with_networks(name: str, networks: str, *, template: bool = False) -> dict[str, Any]:
+    doc = raw(name)
+    obj = doc["request"]["object"]
+    meta = obj["spec"]["template"]["metadata"] if template else obj["metadata"]
+    meta.setdefault("annotations", {})[NETWORKS] = networks
+    return doc
+
+
+BIG = [
+    pytest.param(with_networks("009-create-pod-samplepod.json", "macvlan-conf," * 80_000 + "x"), "metadata.",
+                 id="pod-1MiB"),
+    pytest.param(with_networks("009-create-pod-samplepod.json", '{"name":"a b"},' * 200_000), "metadata.",
+                 id="pod-3MiB"),
+    pytest.param(with_networks("019-create-deployment-web-dual.json", "n," * 600_000, template=True),
+                 "spec.template: metadata.", id="deployment-template-1MiB"),
+    pytest.param(with_networks("003-create-networkattachmentdefinition-macvlan-conf.json", "n" * 300_000),
+                 "metadata.", id="nad"),
+]
+
+
+@pytest.mark.parametrize(("doc", "start"), BIG)
+def test_annotations_over_the_api_server_limit_are_denied_without_running_the_rules(doc: dict[str, Any],
+                                                                                       start: str) -> None:
+    result = run(doc)
+    assert [f.rule for f in result.findings] == ["annotation-size"]
+    (error,) = result.decision.errors
+    assert error.startswith(start + "annotations: the annotations total ") and "262144 bytes" in error
+    assert error.endswith("[annotation-size]") and result.decision.patch == ()
+
+
+def test_annotations_at_the_limit_are_checked_by_the_rules() -> None:
+    doc = with_networks("009-create-pod-samplepod.json", "")
+    size = sum(len(k) + len(v) for k, v in doc["request"]["object"]["metadata"]["annotations"].items())
+    doc["request"]["object"]["metadata"]["annotations"][NETWORKS] = "macvlan-conf@eth0" + " " * (256 * 1024 - size - 17)
+    assert "annotation-size" not in {f.rule for f in run(doc).findings}
+
+
+def test_a_denial_of_a_large_request_is_bounded() -> None:
+    # 323 KB of request, every element wrong: the denial once grew to 22 times the request.
+    doc = with_networks("009-create-pod-samplepod.json", json.dumps([{"name": f"bad name {i}", "interface": "eth0",
+                                                                      "mac": "zz"} for i in range(4_500)]))
+    assert 240_000 < len(json.dumps(doc)) < 262_144 + 70_000
+    response = build_response("u", run(doc).decision)["response"]
+    assert response["allowed"] is False and len(response["status"]["message"]) <= MAX_MESSAGE_CHARS + 200
+    assert len(json.dumps(response)) < 20_000
