@@ -32,9 +32,17 @@ def annotation_path(key: str, prefix: str = "") -> str:
 
 
 def describe(value: object) -> str:
-    """A short, safe rendering of a user value for messages (never the whole document)."""
+    """A short, safe rendering of a user value for messages (never the whole document): JSON, with every
+    character that is not printable (C1 controls, DEL, U+2028, bidi overrides, lone surrogates) escaped."""
     text = json.dumps(value, default=str, ensure_ascii=False)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else _escape(c) for c in text)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def json_type(value: object) -> str:

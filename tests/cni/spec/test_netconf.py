@@ -81,3 +81,34 @@ def test_invalid_configs(text: str, path: str) -> None:
 def test_empty_config_is_a_warning() -> None:
     nad = parse_nad({"kind": "NetworkAttachmentDefinition", "metadata": {"name": "x"}, "spec": {}})
     assert [p.severity for p in nad.config_problems] == ["warning"]
+
+
+IPAM_VALUES = [
+    pytest.param({"type": "host-local", "subnet": "10.1.0.0/33"}, ["spec.config.ipam.subnet"], id="prefix-33"),
+    pytest.param({"type": "host-local", "ranges": [[{"subnet": "10.1.0.0/24", "gateway": "10.1.0.300"}]]},
+                 ["spec.config.ipam.ranges[0][0].gateway"], id="bad-gateway"),
+    pytest.param({"type": "static", "addresses": [{"address": "10.1.0.5/40"}]},
+                 ["spec.config.ipam.addresses[0].address"], id="static-address"),
+    pytest.param({"type": "whereabouts", "range": "10.1.0.10-10.1.0.20/99"}, ["spec.config.ipam.range"],
+                 id="whereabouts-range"),
+    pytest.param({"type": "whereabouts", "ipRanges": [{"range": "fd00::/129"}]}, ["spec.config.ipam.ipRanges[0].range"],
+                 id="whereabouts-ip-ranges"),
+    pytest.param({"type": "host-local", "subnet": "usePodCidr"}, [], id="calico-host-local-words"),
+    pytest.param({"type": "whereabouts", "range": "10.1.0.10-10.1.0.20/24"}, [], id="whereabouts-dash-form"),
+    pytest.param({"type": "some-ipam", "subnet": "auto"}, [], id="unknown-ipam-not-judged"),
+]
+
+
+@pytest.mark.parametrize(("ipam", "paths"), IPAM_VALUES)
+def test_declarative_ipam_subnets_and_gateways_must_parse(ipam: dict[str, Any], paths: list[str]) -> None:
+    conf, problems = parse_netconf(json.dumps({"cniVersion": "1.0.0", "type": "bridge", "ipam": ipam}))
+    assert [p.path for p in problems] == paths
+    assert all(p.severity == "error" and "is not" in p.message for p in problems)
+    assert (conf is None) == bool(paths)
+
+
+def test_a_bad_subnet_in_a_conflist_names_the_plugin() -> None:
+    _, problems = parse_netconf(json.dumps({"cniVersion": "1.0.0", "name": "l", "plugins": [
+        {"type": "tuning"}, {"type": "macvlan", "ipam": {"type": "host-local", "subnet": "10.1.0.0/33"}}]}))
+    assert [(p.path, p.message) for p in problems] == [
+        ("spec.config.plugins[1].ipam.subnet", 'subnet "10.1.0.0/33" is not a CIDR')]

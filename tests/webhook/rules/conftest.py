@@ -39,6 +39,8 @@ EXTRA_NADS = [
     nad("bad-selector", {"cniVersion": "0.4.0", "type": "macvlan"},
         **{"k8s.v1.cni.cncf.io__nodeSelector": "a=b,c=d"}),
     nad("plain", {"cniVersion": "1.0.0", "type": "ptp"}),
+    nad("bad-subnet", {"cniVersion": "1.0.0", "type": "bridge",
+                       "ipam": {"type": "host-local", "subnet": "10.1.0.0/33"}}),
     nad("shared", {"cniVersion": "1.0.0", "type": "ptp"}, namespace="team-b"),
 ]
 

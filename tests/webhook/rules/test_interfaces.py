@@ -17,6 +17,16 @@ INVALID = [
     pytest.param('[{"name": "plain", "interface": ".."}]', {("interface-name-invalid", "networks[0].interface")},
                  id="dotdot"),
     pytest.param("plain@a:b", {("interface-name-invalid", "networks[0].interface")}, id="colon-short-form"),
+    pytest.param('[{"name": "plain", "interface": "a\\u0000b"}]', {("interface-name-invalid", "networks[0].interface")},
+                 id="nul-byte"),
+    pytest.param('[{"name": "plain", "interface": "a\\u00e0"}]', {("interface-name-invalid", "networks[0].interface")},
+                 id="utf8-c3-a0-is-kernel-whitespace"),
+    pytest.param('[{"name": "plain", "interface": "a\\tb"}]', {("interface-name-invalid", "networks[0].interface")},
+                 id="tab"),
+    pytest.param('[{"name": "plain", "interface": "\\ud800"}]', {("interface-name-invalid", "networks[0].interface")},
+                 id="lone-surrogate"),
+    pytest.param('[{"name": "plain", "interface": "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"}]',
+                 {("interface-name-invalid", "networks[0].interface")}, id="sixteen-utf8-bytes"),
     pytest.param("plain@eth0", {("interface-name-reserved", "networks[0].interface")}, id="eth0-reserved"),
     pytest.param("plain@lo", {("interface-name-reserved", "networks[0].interface")}, id="lo-reserved"),
     pytest.param("plain@net1,macvlan-conf@net1", {("interface-name-duplicate", "networks[1].interface")},
@@ -34,6 +44,7 @@ VALID = [
     pytest.param("plain,plain,plain", id="same-nad-three-times"),
     pytest.param("plain@abcdefghijklmno", id="fifteen-bytes"),
     pytest.param("plain@my_if", id="underscore"),
+    pytest.param('[{"name": "plain", "interface": "\\u00e9t\\u00e9"}]', id="utf8-without-space-bytes"),
 ]
 
 
@@ -62,3 +73,16 @@ def test_reserved_message_matches_design_denial_text() -> None:
     assert [f.text() for f in reserved] == [
         'networks[1] "kube-system/ovn-net": interface "eth0" is reserved for the cluster default network; '
         'choose another name, e.g. "net2" [interface-name-reserved]']
+
+
+def test_auto_name_skips_a_later_explicit_name() -> None:
+    verdict = evaluate(pod('[{"name": "plain"}, {"name": "plain", "interface": "net1"}]'))
+    assert verdict.allowed
+    annotation = next(m.value for m in verdict.mutations if m.key == "k8s.v1.cni.cncf.io/networks")
+    assert '"interface":"net2"' in annotation.split("},{")[0]
+
+
+def test_invalid_name_message_escapes_the_bytes_and_says_why() -> None:
+    verdict = evaluate(pod('[{"name": "plain", "interface": "a\\u0000b"}]'))
+    (finding,) = verdict.findings
+    assert "contains a NUL byte" in finding.message and "\\u0000" in finding.message

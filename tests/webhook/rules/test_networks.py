@@ -19,6 +19,7 @@ INVALID = [
                  {("default-network-override", "default-network")}, id="default-sets-interface"),
     pytest.param(pod(default="default/broken"), {("network-config-invalid", "default-network")},
                  id="default-config-invalid"),
+    pytest.param(pod("bad-subnet"), {("network-config-invalid", "networks[0]")}, id="subnet-prefix-33"),
 ]
 
 
@@ -47,6 +48,10 @@ ISOLATION = [
     pytest.param(pod("shared", namespace="team-b"), set(), id="own-ns-b"),
     pytest.param(pod(default="team-b/shared"), {("default-network-override", "default-network")},
                  id="default-other-ns"),
+    pytest.param(pod(default="team-b/shared", namespace="team-b"), set(), id="default-qualified-own-ns"),
+    pytest.param(pod(default="calico-net", namespace="team-b"), set(), id="default-unqualified-system-ns-global"),
+    pytest.param(pod("default/plain", namespace="team-b"), {("network-namespace-forbidden", "networks[0].namespace")},
+                 id="default-ns-is-not-global"),
 ]
 
 
@@ -78,3 +83,8 @@ def test_unresolved_reference_is_carried_for_tools() -> None:
 def test_device_network_without_containers_is_denied() -> None:
     assert hits(evaluate(pod("kube-system/dpu", spec={"containers": []}))) == {("device-resource",
                                                                                   "spec.containers")}
+
+
+def test_a_bad_subnet_names_the_nad_field() -> None:
+    finding = next(f for f in evaluate(pod("bad-subnet")).findings if f.rule == "network-config-invalid")
+    assert "spec.config.ipam.subnet" in finding.message and "10.1.0.0/33" in finding.message
