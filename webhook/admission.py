@@ -16,9 +16,9 @@ from cni.spec import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
 from webhook.catalog import NadCatalog
 from webhook.engine import annotations_of, carries_networks, evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
-from webhook.limits import PATCH_LIMIT_BYTES, oversized_annotations, oversized_patch
 from webhook.patch import make_patch
 from webhook.policy import Policy
+from webhook.precheck import PATCH_LIMIT_BYTES, oversized_patch, precheck
 from webhook.review import ALLOW, Decision, Review
 from webhook.rules.status import RULE as STATUS_RULE
 from webhook.rules.status import status_update_finding
@@ -51,8 +51,8 @@ def admit(review: Review, *, catalog: NadCatalog, policy: Policy, mutate: bool) 
     kind, group = review.kind.kind, review.kind.group
     handled = (kind == "Pod" and group == "") or WORKLOAD_GROUPS.get(kind) == group or (
         kind == "NetworkAttachmentDefinition" and group == NAD_GROUP)
-    if handled and (too_big := oversized_annotations(obj)) is not None:
-        return _from_verdict(Verdict((too_big,)), patch=())  # the API server refuses it anyway; check nothing more
+    if handled and (unfit := precheck(obj)) is not None:
+        return _from_verdict(Verdict((unfit,)), patch=())  # malformed or oversized: the rules would not be bounded
     if kind == "Pod" and group == "":
         if review.operation == "CREATE":
             return _pod_create(review, obj, catalog=catalog, policy=policy, mutate=mutate)
@@ -111,8 +111,8 @@ def _workload(review: Review, obj: Mapping[str, Any], *, catalog: NadCatalog, po
     errors: list[str] = []
     warnings: list[str] = []
     for target in pod_targets(obj):
-        too_big = oversized_annotations(target.pod, path_prefix=target.path_prefix)
-        verdict = Verdict((too_big,)) if too_big is not None else evaluate_pod(
+        unfit = precheck(target.pod, path_prefix=target.path_prefix)
+        verdict = Verdict((unfit,)) if unfit is not None else evaluate_pod(
             target.pod, catalog=catalog, policy=policy, namespace=review.namespace or target.namespace,
             path_prefix=target.path_prefix)
         findings.extend(verdict.findings)

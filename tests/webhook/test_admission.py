@@ -187,3 +187,33 @@ def test_a_denial_of_a_large_request_is_bounded() -> None:
     response = build_response("u", run(doc).decision)["response"]
     assert response["allowed"] is False and len(response["status"]["message"]) <= MAX_MESSAGE_CHARS + 200
     assert len(json.dumps(response)) < 20_000
+
+
+def with_metadata(name: str, path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    doc = raw(name)
+    target = doc["request"]["object"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return doc
+
+
+MALFORMED_OBJECTS = [
+    pytest.param(with_metadata("003-create-networkattachmentdefinition-macvlan-conf.json",
+                               ("metadata", "annotations"), "abc"),
+                 'metadata.annotations must be a map of strings to strings, got a string', id="nad-annotations-string"),
+    pytest.param(with_metadata("009-create-pod-samplepod.json", ("metadata", "annotations"), ["a"]),
+                 "metadata.annotations must be a map of strings to strings, got a list", id="pod-annotations-list"),
+    pytest.param(with_metadata("009-create-pod-samplepod.json", ("metadata", "annotations", NETWORKS), 7),
+                 f'metadata.annotations["{NETWORKS}"] must be a string, got a number', id="annotation-number"),
+    pytest.param(with_metadata("009-create-pod-samplepod.json", ("metadata",), True),
+                 "metadata must be an object, got a boolean", id="metadata-boolean"),
+    pytest.param(with_metadata("019-create-deployment-web-dual.json", ("spec", "template", "metadata"), "x"),
+                 "spec.template: metadata must be an object", id="template-metadata-string"),
+]
+
+
+@pytest.mark.parametrize(("doc", "start"), MALFORMED_OBJECTS)
+def test_malformed_metadata_is_a_clear_denial_not_an_internal_error(doc: dict[str, Any], start: str) -> None:
+    (error,) = run(doc).decision.errors
+    assert error.startswith(start) and error.endswith("[object-malformed]")
