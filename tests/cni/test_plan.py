@@ -133,3 +133,78 @@ def test_the_runtimes_runtime_config_goes_to_the_cluster_network_only() -> None:
     out = plan(pod(**{"k8s.v1.cni.cncf.io/networks": "mv"}), config=config)
     assert out[0].runtime_config == {"portMappings": [{"hostPort": 80, "containerPort": 80, "protocol": "tcp"}]}
     assert out[1].runtime_config == {}
+
+
+# --- the node validates for itself, with the same cni.spec functions admission uses ---------------------------
+
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+DEFAULT = "v1.multus-cni.io/default-network"
+TEAM_A = PodRef("team-a", "web", "uid-2")
+PRIMARY = nad("team-a", "primary", {"cniVersion": "1.0.0", "type": "ptp"})
+ISOLATED = Config(cni_version="1.1.0", name="n", cluster_network="/x", namespace_isolation=True)
+
+
+REFUSED = [
+    pytest.param([{"name": "mv", "interface": "a\u0000b"}], "[0].interface", "contains a NUL byte", id="nul-ifname"),
+    pytest.param([{"name": "mv", "interface": "a\u00e0"}], "[0].interface", "byte 0xa0", id="c3-a0-ifname"),
+    pytest.param([{"name": "mv", "mac": "02:00:00:00:00:01;K8S_POD_NAMESPACE=kube-system"}], "[0].mac",
+                 "is not a 6-byte MAC address", id="semicolon-mac"),
+    pytest.param([{"name": "mv", "ips": ["10.1.1.5/24;K8S_POD_NAME=x"]}], "[0].ips[0]", "is not an IP address",
+                 id="semicolon-ip"),
+    pytest.param([{"name": "mv", "ips": []}], "[0].ips", "ips is empty", id="ips-empty"),
+    pytest.param([{"name": "mv", "cni-args": {"k": "\u001b]0;x\u0007"}}], '[0].cni-args["k"]', "U+001B",
+                 id="cni-args-escape"),
+    pytest.param([{"name": "mv", "default-route": ["10.1.1.1;x"]}], "[0].default-route[0]", "not an IP address",
+                 id="gateway-not-ip"),
+    pytest.param([{"name": "mv", "interface": "lo"}], "[0].interface", "reserved for the loopback device",
+                 id="lo-reserved"),
+    pytest.param([{"name": "mv", "default-route": ["10.1.1.1"]}, {"name": "list", "default-route": []}],
+                 "[1].default-route", "IPv4 default route is already claimed by", id="empty-claims-v4-too"),
+]
+
+
+@pytest.mark.parametrize(("elements", "field", "why"), REFUSED)
+def test_values_that_would_break_a_delegate_are_refused_before_any_runs(
+        elements: list[dict[str, Any]], field: str, why: str) -> None:
+    with pytest.raises(CniError) as caught:
+        plan(pod(**{NETWORKS: json.dumps(elements)}))
+    assert caught.value.code == 105
+    assert caught.value.msg.startswith(f'metadata.annotations["{NETWORKS}"]{field}: ')
+    assert why in caught.value.msg
+
+
+def test_default_network_element_values_are_checked_too() -> None:
+    with pytest.raises(CniError) as caught:
+        plan(pod(**{DEFAULT: json.dumps([{"name": "ovn-net", "namespace": "kube-system", "mac": "02:00;X=y"}])}),
+             devices={"yusur.tech/sriov_dpu": ("0000:3b:00.2",)})
+    assert (caught.value.code, caught.value.msg.split(":")[0]) == (105, f'metadata.annotations["{DEFAULT}"].mac')
+
+
+def test_automatic_names_skip_later_explicit_names_without_the_mutating_patch() -> None:
+    out = plan(pod(**{NETWORKS: '[{"name":"mv"},{"name":"list","interface":"net1"}]'}))
+    assert [a.ifname for a in out] == ["eth0", "net2", "net1"]
+
+
+def test_one_element_may_own_ipv4_and_another_ipv6() -> None:
+    out = plan(pod(**{NETWORKS: json.dumps([{"name": "mv", "default-route": ["10.1.1.1"]},
+                                            {"name": "list", "default-route": ["fd00::1"]}])}))
+    assert [a.default_route for a in out] == [None, ("10.1.1.1",), ("fd00::1",)]
+
+
+def test_a_qualified_default_network_resolves_in_its_own_namespace() -> None:
+    p = {"metadata": {"namespace": "team-a", "name": "web", "annotations": {DEFAULT: "team-a/primary"}}}
+    nads = {("team-a", "primary"): PRIMARY}
+    out = plan_attachments(config=ISOLATED, pod_ref=TEAM_A, pod=p, cluster=CLUSTER, nads=nads, devices={},
+                           primary_ifname="eth0")
+    assert (out[0].network, out[0].is_default) == ("team-a/primary", True)
+    assert wanted_nads(p, TEAM_A, ISOLATED) == (("team-a", "primary"),)
+
+
+def test_an_unqualified_default_network_outside_the_global_namespaces_is_forbidden_like_admission() -> None:
+    p = {"metadata": {"namespace": "team-a", "name": "web", "annotations": {DEFAULT: "ovn-net"}}}
+    config = Config(cni_version="1.1.0", name="n", cluster_network="/x", namespace_isolation=True,
+                    global_namespaces=())
+    with pytest.raises(CniError) as caught:
+        plan_attachments(config=config, pod_ref=TEAM_A, pod=p, cluster=CLUSTER, nads=NADS, devices={},
+                         primary_ifname="eth0")
+    assert caught.value.code == 104
