@@ -18,6 +18,7 @@ from webhook.engine import evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
 from webhook.patch import make_patch
 from webhook.policy import DEFAULT_FILE, Policy, PolicyError
+from webhook.precheck import PRECHECK_RULES, precheck
 from webhook.report import (
     FORMATS,
     Entry,
@@ -90,8 +91,9 @@ def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO
 
 
 def rule_infos() -> tuple[RuleInfo, ...]:
-    """The engine's rule registry as SARIF metadata."""
-    return tuple(RuleInfo(rule.id, rule.severity, rule.summary) for rule in RULES)
+    """The engine's rule registry, and the prechecks that run before it, as SARIF metadata."""
+    return (*(RuleInfo(rule.id, rule.severity, rule.summary) for rule in RULES),
+            *(RuleInfo(rule_id, "error", summary) for rule_id, summary in PRECHECK_RULES))
 
 
 def load_policy(config: Path | None) -> Policy:
@@ -143,6 +145,9 @@ _Checked = tuple[ObjectRef, list[Entry], MutationEntry | None]
 def _check_object(source: SourceObject, *, catalog: NadCatalog, options: Options) -> list[_Checked]:
     if source.kind == NAD_KIND:
         ref = ObjectRef(source.file, source.line, source.kind, source.namespace or "default", source.name)
+        unfit = precheck(source.obj)
+        if unfit is not None:  # malformed or oversized: the API server would refuse it
+            return [(ref, _entries(source, ref, (unfit,)), None)]
         verdict = evaluate_nad(source.obj, policy=options.policy)
         return [(ref, _entries(source, ref, verdict.findings) + _suppressed(source, ref, verdict), None)]
     return [_check_target(source, target, catalog=catalog, options=options) for target in pod_targets(source.obj)]
@@ -151,6 +156,9 @@ def _check_object(source: SourceObject, *, catalog: NadCatalog, options: Options
 def _check_target(source: SourceObject, target: PodTarget, *, catalog: NadCatalog, options: Options) -> _Checked:
     ref = ObjectRef(source.file, source.line, target.kind, target.namespace or "default",
                     target.name or source.name)
+    unfit = precheck(target.pod, path_prefix=target.path_prefix)
+    if unfit is not None:  # malformed or oversized: the API server would refuse it; the rules would be unbounded
+        return ref, _entries(source, ref, (unfit,)), None
     verdict = evaluate_pod(target.pod, catalog=catalog, policy=options.policy, namespace=target.namespace,
                            path_prefix=target.path_prefix, canonical=options.show_mutations)
     findings = verdict.findings if options.strict else _downgrade_missing(verdict.findings, catalog)

@@ -22,6 +22,9 @@ import yaml
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 SUFFIXES = (".yaml", ".yml", ".json")
+# Lint reads about 1 MiB/s of manifests; past this a file is refused with a clear error rather than read for
+# minutes (no Kubernetes object is over 1.5 MiB, etcd's limit; a file of more objects can be split).
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 _STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -55,6 +58,37 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
+def _checked_scalar(construct: Any) -> Any:
+    """A SafeLoader scalar constructor that never raises a bare Python error.
+
+    A plain scalar that only looks like a number or boolean (`0x_`, an integer of more than 4,300 digits) stays a
+    string, as Kubernetes' YAML reader leaves it; an explicit tag that does not fit (`!!bool maybe`, `!!float x`)
+    is a YAML error at the scalar's line.
+    """
+
+    def constructor(loader: _Loader, node: yaml.ScalarNode) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, LookupError, TypeError, ArithmeticError) as exc:  # e.g. `!!int ""`, `!!bool maybe`
+            plain = not node.style  # libyaml gives "" for a plain scalar, PyYAML None
+            if plain and loader.resolve(yaml.ScalarNode, node.value, (True, False)) == node.tag:
+                return node.value
+            tag = node.tag.rpartition(":")[2]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {_quoted(node.value)} as !!{tag}", node.start_mark) from exc
+
+    return constructor
+
+
+def _quoted(value: str) -> str:
+    return json.dumps(value if len(value) <= 40 else value[:37] + "...", ensure_ascii=False)
+
+
+for _tag in ("int", "float", "bool"):
+    _tag = f"tag:yaml.org,2002:{_tag}"
+    _Loader.add_constructor(_tag, _checked_scalar(yaml.SafeLoader.yaml_constructors[_tag]))
 
 # A finding path: dotted keys, ["quoted keys"] and [indexes], e.g. spec.template.metadata.annotations["k"][1].mac
 _PATH_TOKEN = re.compile(r'\.?([A-Za-z0-9_$-]+)|\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]')
@@ -134,11 +168,14 @@ class Span:
     end: int
     line0: int  # 0-based line of `start`
     column: int  # 0-based column of `start`
+    flow: bool = False  # a {...} or [...] node (JSON): its indentation does not matter
 
     def compose(self) -> yaml.Node | None:
-        # Indent the first line as in the file, so that block mappings inside a list still line up.
+        # Indent the first line of a block node as in the file, so that block mappings inside a list still line up.
+        # Never a flow node: in minified JSON its column can be millions, once per object of the file.
+        indent = "" if self.flow else " " * self.column
         try:
-            node: yaml.Node | None = yaml.compose(" " * self.column + self.text[self.start:self.end], Loader=_Loader)
+            node: yaml.Node | None = yaml.compose(indent + self.text[self.start:self.end], Loader=_Loader)
         except (yaml.YAMLError, RecursionError):  # e.g. an alias to an anchor outside the slice
             return None
         return node
@@ -190,25 +227,41 @@ def _child(node: yaml.Node, key: str | None, index: str | None) -> tuple[int, ya
 
 
 def parse_text(text: str, *, file: str) -> Sources:
-    """Every object in a YAML (or JSON) text; a parse error ends the file and is returned as a value."""
+    """Every object in a YAML (or JSON) text, and every problem as a value: a document whose values cannot be
+    built is reported and skipped; a syntax error ends the file (nothing after it can be read reliably)."""
     objects: list[SourceObject] = []
+    errors: list[SourceError] = []
     try:
         loader = _Loader(text)
         try:
             while loader.check_node():
                 node = loader.get_node()
-                objects.extend(_objects(file, node, _construct(loader, node), text))
+                try:
+                    value = _construct(loader, node)
+                except yaml.constructor.ConstructorError as exc:
+                    errors.append(_yaml_error(file, exc))
+                    _reset(loader)
+                    continue
+                objects.extend(_objects(file, node, value, text))
         finally:
             loader.dispose()
-    except _RecursiveAlias as exc:
-        return Sources(tuple(objects), (_yaml_error(file, exc),), 1)
     except yaml.MarkedYAMLError as exc:
-        return Sources(tuple(objects), (_yaml_error(file, exc),), 1)
+        errors.append(_yaml_error(file, exc))
     except yaml.YAMLError as exc:
-        return Sources(tuple(objects), (SourceError(file, _position_line(text, exc), 0, str(exc)),), 1)
+        errors.append(SourceError(file, _position_line(text, exc), 0, str(exc)))
     except RecursionError:
-        return Sources(tuple(objects), (SourceError(file, 0, 0, "invalid YAML: nested too deeply"),), 1)
-    return Sources(tuple(objects), (), 1)
+        errors.append(SourceError(file, 0, 0, "invalid YAML: nested too deeply"))
+    except UnicodeError as exc:  # a lone surrogate (only from a caller's str, never from decoded bytes)
+        errors.append(SourceError(file, 0, 0, f"not valid Unicode text: {exc}"))
+    return Sources(tuple(objects), tuple(errors), 1)
+
+
+def _reset(loader: yaml.SafeLoader) -> None:
+    """Forget a failed document's half-built values, so the next document starts clean."""
+    loader.constructed_objects = {}
+    loader.recursive_objects = {}
+    loader.state_generators = []
+    loader.deep_construct = False
 
 
 @contextmanager
@@ -224,7 +277,7 @@ def without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-class _RecursiveAlias(yaml.MarkedYAMLError):
+class _RecursiveAlias(yaml.constructor.ConstructorError):
     """An alias inside the node it refers to: no JSON value (and no Kubernetes object) can hold it."""
 
 
@@ -276,7 +329,12 @@ class _FastConstructor:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                 raise _NotPlain
-            out[self.value(key_node)] = self.value(value_node)
+            key, value = self.value(key_node), self.value(value_node)
+            try:
+                out[key] = value
+            except TypeError as exc:  # `? !!set : x`: a key no mapping can hold
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        "found an unhashable key", key_node.start_mark) from exc
         return out
 
     def _sequence(self, node: yaml.Node) -> list[Any]:
@@ -301,7 +359,8 @@ def _objects(file: str, node: yaml.Node | None, value: Any, text: str) -> Iterat
         yield SourceObject(file, 1, value)
         return
     start, end = node.start_mark, node.end_mark
-    yield SourceObject(file, start.line + 1, value, Span(text, start.index, end.index, start.line, start.column))
+    yield SourceObject(file, start.line + 1, value, Span(text, start.index, end.index, start.line, start.column,
+                                                         flow=bool(getattr(node, "flow_style", False))))
 
 
 def _value_node(node: yaml.Node, key: str) -> yaml.Node | None:
@@ -330,10 +389,19 @@ def read_file(path: Path, *, name: str | None = None) -> Sources:
     """Parse one file; `.json` files that YAML cannot read fall back to the JSON parser."""
     file = name or str(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return Sources(errors=(SourceError(file, 0, 0, f"cannot read: {exc.strerror or exc}"),), files=1)
+    if len(data) > MAX_FILE_BYTES:
+        return _too_large(file)
     return decode_and_parse(data, file=file, json_fallback=path.suffix == ".json")
+
+
+def _too_large(file: str) -> Sources:
+    message = (f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB, the limit for one input; split it into several "
+               "files (e.g. one per workload)")
+    return Sources(errors=(SourceError(file, 0, 0, message),), files=1)
 
 
 def decode_and_parse(data: bytes, *, file: str, json_fallback: bool = False) -> Sources:
@@ -389,7 +457,10 @@ def _read_stdin(stdin: TextIO | None) -> Sources:
     if stdin is None:
         return Sources(errors=(SourceError(STDIN_NAME, 0, 0, "stdin is not available"),))
     try:
-        data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode("utf-8")
+        data = (stdin.buffer.read(MAX_FILE_BYTES + 1) if hasattr(stdin, "buffer")
+                else stdin.read(MAX_FILE_BYTES + 1).encode("utf-8"))
     except (OSError, ValueError) as exc:
         return Sources(errors=(SourceError(STDIN_NAME, 0, 0, f"cannot read: {exc}"),), files=1)
+    if len(data) > MAX_FILE_BYTES:
+        return _too_large(STDIN_NAME)
     return decode_and_parse(data, file=STDIN_NAME)

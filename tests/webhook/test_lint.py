@@ -253,9 +253,44 @@ def test_examples_deny_exactly_the_denied_pods_and_all_nads_are_valid() -> None:
     }
 
 
-def test_sarif_rules_are_the_engines_registry() -> None:
+def test_sarif_rules_are_the_engines_registry_and_the_prechecks() -> None:
+    from webhook.precheck import PRECHECK_RULES
     from webhook.rules import RULES
 
     _, out, _ = lint("--format", "sarif", str(CLEAN))
     rules = json.loads(out)["runs"][0]["tool"]["driver"]["rules"]
-    assert [(r["id"], r["defaultConfiguration"]["level"]) for r in rules] == [(r.id, r.severity) for r in RULES]
+    assert [(r["id"], r["defaultConfiguration"]["level"]) for r in rules] == [
+        *((r.id, r.severity) for r in RULES), *((rule_id, "error") for rule_id, _ in PRECHECK_RULES)]
+
+
+@pytest.mark.parametrize(("bad", "problem"), [
+    pytest.param("a: !!bool maybe", '"maybe" as !!bool', id="bool-maybe"),
+    pytest.param("a: !!float x", '"x" as !!float', id="float-x"),
+    pytest.param('a: !!int ""', '"" as !!int', id="explicit-int-empty"),
+    pytest.param('a: !!int "' + "9" * 4400 + '"', '"' + "9" * 37 + '..." as !!int', id="int-over-4300-digits"),
+])
+def test_yaml_values_that_cannot_be_built_are_input_errors_exit_2(tmp_path: Path, bad: str, problem: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"kind: Pod\nmetadata: {{name: a}}\n{bad}\n---\nkind: Pod\nmetadata: {{name: b}}\nb: !!bool x\n")
+    code, _, err = lint(str(path))
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[:2] == [f"{path}:3:4: error: invalid YAML: cannot read {problem}",
+                                    f'{path}:7:4: error: invalid YAML: cannot read "x" as !!bool']
+
+
+def test_plain_lookalike_numbers_are_strings_and_lint_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  a: 0x_\n  b: " + "9" * 4400 + "\n")
+    assert lint(str(path))[0] == 0
+
+
+def test_oversized_annotations_and_malformed_metadata_are_findings_with_lines(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: big\n  annotations:\n"
+                    f"    k8s.v1.cni.cncf.io/networks: {'n,' * 140_000}n\n"
+                    "---\napiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\n"
+                    "metadata:\n  name: nad\n  annotations: oops\nspec: {config: '{}'}\n")
+    code, doc = lint_json(str(path))
+    assert code == 1
+    assert [(f["name"], f["rule"], f["line"]) for f in doc["findings"]] == [
+        ("big", "annotation-size", 5), ("nad", "object-malformed", 12)]

@@ -7,9 +7,20 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.paths import FIXTURES, SEEDS
-from webhook.sources import STDIN_NAME, SourceError, find_files, parse_text, read_file, read_paths
+from webhook.sources import (
+    MAX_FILE_BYTES,
+    STDIN,
+    STDIN_NAME,
+    SourceError,
+    find_files,
+    parse_text,
+    read_file,
+    read_paths,
+)
 
 MULTI = """\
 # leading comment
@@ -301,3 +312,64 @@ def test_json_read_by_the_json_module_puts_every_object_on_line_1(tmp_path: Path
 def test_typed_lists_are_flattened_too() -> None:
     text = "apiVersion: v1\nkind: PodList\nitems:\n- kind: Pod\n  metadata: {name: a}\n"
     assert lines(text) == [(4, "a")]
+
+
+# -- scalars YAML cannot build: every problem reported with its line, never a Python exception ---------------------
+BAD_SCALARS = [
+    pytest.param("a: !!bool maybe", 'cannot read "maybe" as !!bool', id="bool-maybe"),
+    pytest.param("a: !!float x", 'cannot read "x" as !!float', id="float-x"),
+    pytest.param("a: !!int 12a", 'cannot read "12a" as !!int', id="int-12a"),
+    pytest.param('a: !!int "0x_"', 'cannot read "0x_" as !!int', id="quoted-int"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), BAD_SCALARS)
+def test_explicit_tags_that_do_not_fit_are_errors_with_line_and_column(line: str, message: str) -> None:
+    result = parse_text(f"kind: Pod\nmetadata: {{name: p}}\n{line}\n", file="f.yaml")
+    assert result.objects == ()
+    (error,) = result.errors
+    assert (error.file, error.line, error.column) == ("f.yaml", 3, 4) and message in error.message
+
+
+@pytest.mark.parametrize("value", [
+    pytest.param("0x_", id="hex-without-digits"),
+    pytest.param("9" * 4400, id="integer-over-4300-digits"),
+    pytest.param("0b_", id="binary-without-digits"),
+    pytest.param("1_2:3_4:x", id="sexagesimal-lookalike"),
+])
+def test_plain_scalars_that_only_look_like_numbers_stay_strings(value: str) -> None:
+    result = parse_text(f"kind: Pod\nmetadata: {{name: p}}\nvalue: {value}\n", file="f.yaml")
+    assert result.errors == () and result.objects[0].obj["value"] == value
+
+
+def test_every_bad_document_is_reported_and_the_good_ones_are_read() -> None:
+    text = "kind: Pod\na: !!bool maybe\n---\nkind: Pod\nmetadata: {name: good}\n---\nkind: Pod\nb: !!float x\n"
+    result = parse_text(text, file="f.yaml")
+    assert [o.name for o in result.objects] == ["good"]
+    assert [(e.line, e.column) for e in result.errors] == [(2, 4), (8, 4)]
+
+
+YAMLISH = st.lists(st.sampled_from([
+    "a", ":", " ", "\n", "- ", "!!bool ", "!!int ", "!!float ", "!!str ", "!!binary ", "!!set ", "!!omap ",
+    "!!timestamp ", "!x ", "&a ", "*a ", "<<: ", "? ", "{", "}", "[", "]", ",", '"', "'", "0x_", "9" * 4400, "1e999",
+    ".nan", "maybe", "~", "---\n", "...\n", "%YAML 1.1\n", "#", "\t", "\\", "\x00", "\ufeff", "\ud800", '"\\ud800"', "kind: Pod\n",
+    "metadata:\n  name: p\n", "2001-12-14", "=",
+]), max_size=30).map("".join)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=YAMLISH)
+def test_any_text_gives_objects_and_errors_never_an_exception(text: str) -> None:
+    result = parse_text(text, file="f.yaml")
+    assert result.files == 1
+    for error in result.errors:
+        assert error.file == "f.yaml" and error.message
+
+
+def test_a_file_over_the_size_limit_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# padding\n" * (MAX_FILE_BYTES // 10 + 1))
+    (error,) = read_file(big).errors
+    assert error.file == str(big) and "larger than 16 MiB" in error.message and "split" in error.message
+    (error,) = read_paths([STDIN], stdin=io.TextIOWrapper(io.BytesIO(big.read_bytes()))).errors
+    assert error.file == STDIN_NAME and "larger than 16 MiB" in error.message
