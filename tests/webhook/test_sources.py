@@ -352,8 +352,8 @@ def test_every_bad_document_is_reported_and_the_good_ones_are_read() -> None:
 YAMLISH = st.lists(st.sampled_from([
     "a", ":", " ", "\n", "- ", "!!bool ", "!!int ", "!!float ", "!!str ", "!!binary ", "!!set ", "!!omap ",
     "!!timestamp ", "!x ", "&a ", "*a ", "<<: ", "? ", "{", "}", "[", "]", ",", '"', "'", "0x_", "9" * 4400, "1e999",
-    ".nan", "maybe", "~", "---\n", "...\n", "%YAML 1.1\n", "#", "\t", "\\", "\x00", "\ufeff", "\ud800", '"\\ud800"', "kind: Pod\n",
-    "metadata:\n  name: p\n", "2001-12-14", "=",
+    ".nan", "maybe", "~", "---\n", "...\n", "%YAML 1.1\n", "#", "\t", "\\", "\x00", "\ufeff", "\ud800", '"\\ud800"',
+    "kind: Pod\n", "metadata:\n  name: p\n", "2001-12-14", "=",
 ]), max_size=30).map("".join)
 
 
