@@ -227,3 +227,21 @@ def test_add_failure_keeps_well_known_delegate_codes(fake: Fake, code: int, expe
         attach.add(CTX, fake.request("ADD", "c1", args=POD_ARGS))
     assert caught.value.code == expected
     assert caught.value.msg == 'network "fakenet" interface "eth0": plugin fake: ADD failed'
+
+
+DEAD_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:9"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+
+
+def test_del_without_a_record_or_the_api_server_deletes_the_cluster_network_when_the_netns_is_gone(
+    fake: Fake, tmp_path: Path
+) -> None:
+    kubeconfig = tmp_path / "dead-kubeconfig"
+    kubeconfig.write_text(DEAD_KUBECONFIG)
+    attach.delete(CTX, fake.request("DEL", "c1", args=POD_ARGS, kubeconfig=str(kubeconfig)))
+    assert [(c["command"], c["containerID"]) for c in fake.calls()] == [("DEL", "c1")]

@@ -198,3 +198,32 @@ def test_longest_running_reports_the_oldest_operation(shim_path: Path, sock: Pat
         assert 0.2 < server.longest_running() < 0.6
         assert proc.wait(timeout=10) == 0
         assert server.longest_running() == 0.0
+
+
+def test_shutdown_reports_an_operation_that_outlasts_the_grace_and_still_removes_the_socket(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "cni.sock"
+    release = threading.Event()
+
+    def stuck(environ: Mapping[str, str], stdin: bytes) -> tuple[bytes, int]:
+        release.wait(10)
+        return b"", 0
+
+    async def scenario() -> tuple[int, bool, int]:
+        server = CniServer(stuck, limits=Limits(shutdown_grace=0.2))
+        await server.start(path)
+        _, writer = await asyncio.open_unix_connection(str(path))
+        request = {k.encode(): v.encode() for k, v in env("stuck").items()}
+        writer.write(shim.encode_request(request, STDIN))
+        await writer.drain()
+        for _ in range(500):
+            if server.pending:
+                break
+            await asyncio.sleep(0.01)
+        idle = await CniServer(stuck, limits=Limits()).shutdown()   # never started: nothing to wait for
+        unfinished = await server.shutdown()
+        removed = not path.exists()
+        release.set()
+        writer.close()
+        return unfinished, removed, idle
+
+    assert asyncio.run(scenario()) == (1, True, 0)
