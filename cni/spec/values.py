@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,11 +236,12 @@ _FIELD_CHECKS: tuple[tuple[str, str, Callable[[Any, str], tuple[Problem, ...]]],
 )
 
 
-def element_value_problems(element: NetworkSelection, path: str) -> tuple[FieldProblem, ...]:
-    """Every value of an element that is not valid enough to reach a delegate, field by field."""
+def element_value_problems(element: NetworkSelection, path: str,
+                           fields: Collection[str] | None = None) -> tuple[FieldProblem, ...]:
+    """Every value of an element (of the given fields, default all) that is not valid enough to reach a delegate."""
     out: list[FieldProblem] = []
     for key, attr, check in _FIELD_CHECKS:
         value = getattr(element, attr)
-        if value is not None:
+        if value is not None and (fields is None or key in fields):
             out.extend(FieldProblem(key, p) for p in check(value, path))
     return tuple(out)

@@ -42,9 +42,11 @@ json_values = st.recursive(
 
 # Values near the grammar, so that the parsers get past their first check.
 NAMES = ["net-a", "ovn-net", "calico-net", "Net_A", "", "a" * 70, "kube-system/ovn-net", "ns/", "/x", "a@b"]
-IFNAMES = ["eth0", "eth1", "net1", "lo", ".", "..", "a/b", "a:b", "x" * 16, "", "é", "net 1"]
+IFNAMES = ["eth0", "eth1", "net1", "lo", ".", "..", "a/b", "a:b", "x" * 16, "", "é", "net 1", "a\x00b", "a\u00e0",
+           "a\ud800"]
 IPS = ["10.0.0.5/24", "10.0.0.5", "192.168.1.210/24", "fe80::1/64", "::1", "300.1.1.1", "10.0.0.0/33", "x", ""]
-MACS = ["20:01:02:03:04:05", "01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", "zz", "1:2:3"]
+MACS = ["20:01:02:03:04:05", "01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", "zz", "1:2:3",
+        "02:00:00:00:00:01;K8S_POD_NAMESPACE=kube-system"]
 SUBNETS = ["10.0.0.0/24", "10.0.0.0/8", "192.168.1.0/24", "fd00::/64", "10.0.0.1/24", "bogus", "10.0.0.0/40"]
 word = st.sampled_from(NAMES) | st.text(max_size=10)
 
