@@ -82,6 +82,7 @@ def test_gc_deletes_attachments_the_runtime_no_longer_knows(node: Node) -> None:
     assert (gc.rc, gc.out) == (0, None)
     assert node.cache_records() == ["c-keep-eth0.json"]
     assert lost_ns.links() == {}
+    assert network_status(node, lost_pod) == [] and len(network_status(node, keep_pod)) == 1
     assert len(node.reservations()) == 1
     assert node.run("DEL", container_id="c-keep", netns=keep_ns, pod=keep_pod).rc == 0
 
