@@ -1,8 +1,8 @@
 """Pure route policy: results + the default routes each delegate installed -> the pod's desired routes and rules.
 
 Exactly one default route per IP family: the owner of a family is the first non-default element whose
-`default-route` claims it (cni.spec.routing.claimed_families, NPWG v1.3 §4.1.2.1.9); a family nobody claims stays
-on the primary interface. Delegates that install their own default (Calico, OVN-Kubernetes) never see one to
+`default-route` claims it (cni.spec.routing.default_route_owners, NPWG v1.3 §4.1.2.1.9); a family nobody claims
+stays on the primary interface. Delegates that install their own default (Calico, OVN-Kubernetes) never see one to
 collide with: attach takes every default away after each delegate and installs the plan's at the end.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from cni.plan import Attachment
 from cni.results import interface_ips
-from cni.spec.routing import FAMILIES, Family, claimed_families
+from cni.spec.routing import FAMILIES, Family, default_route_owners
 
 MAIN_TABLE: Final = 254
 SOURCE_TABLE_BASE: Final = 100     # per-interface tables: 100 + position of the attachment
@@ -81,15 +81,11 @@ def family_of(address: str) -> Family:
 
 
 def default_owners(attachments: Sequence[Attachment]) -> dict[Family, Attachment]:
-    """Family -> the non-default attachment that owns its default route (first claimant); unclaimed: absent."""
-    owners: dict[Family, Attachment] = {}
-    for att in attachments:
-        if att.is_default:
-            continue
-        for family in FAMILIES:
-            if family in claimed_families(att.default_route):
-                owners.setdefault(family, att)
-    return owners
+    """Family -> the non-default attachment that owns its default route (unclaimed: absent), by the one rule
+    admission applies (cni.spec.routing.default_route_owners; plan.py has already refused its conflicts)."""
+    secondaries = [a for a in attachments if not a.is_default]
+    ownership = default_route_owners([a.default_route for a in secondaries])
+    return {family: secondaries[position] for family, position in ownership.owners.items()}
 
 
 def plan_routes(

@@ -8,6 +8,7 @@ plugin types swapped for that stand-in and host-local IPAM. Every case runs stan
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 from tests.e2e import harness
 from tests.e2e.conftest import _usable
 from tests.e2e.daemon_node import Daemon, shim_for
-from tests.e2e.harness import Netns, Node, fake_plugin, root_links
+from tests.e2e.harness import Netns, Node, fake_plugin, root_links, unique
 from tests.paths import REPO
 from tests.replay import ReplayServer
 
@@ -103,14 +104,16 @@ def add_check_del(node: Node, ns: Netns, pod: dict[str, Any], expected: dict[int
                   cluster_via: str = "eth0") -> None:
     """ADD succeeds with exactly the expected default per family, CHECK passes, DEL leaves nothing."""
     config = node.config(clusterRoutes=CLUSTER_ROUTES)
-    cid = f"c-{pod['metadata']['name']}"
+    cid = unique("c-")   # host veths are named after it: unique across test processes running at once
     added = node.run("ADD", container_id=cid, netns=ns, pod=pod, config=config)
     assert added.rc == 0, added.out
     for family in (4, 6):
         want = expected.get(family)
         assert ns.default_routes(family) == ([want] if want else []), family
     assert ns.route_get("10.96.0.10") == cluster_via
-    veths = {name for name in root_links() if name.startswith(("cali", "ovn"))} & _host_ends(node, cid)
+    veths = _host_ends(node, cid)
+    assert veths <= root_links()
+    assert veths <= {host_veth_of(cid, i, p) for i in ("eth0", "eth1", "eth2") for p in ("cali", "ovn")}
     assert node.run("CHECK", container_id=cid, netns=ns, pod=pod, config=config).rc == 0
 
     deleted = node.run("DEL", container_id=cid, netns=ns, pod=pod, config=config)
@@ -120,6 +123,11 @@ def add_check_del(node: Node, ns: Netns, pod: dict[str, Any], expected: dict[int
     assert node.reservations() == []
     assert node.cache_records() == []
     assert veths and not veths & root_links()
+
+
+def host_veth_of(container_id: str, ifname: str, prefix: str) -> str:
+    """The host end calico_like.py names for an attachment (Calico names it after the workload)."""
+    return prefix + hashlib.sha1(f"{container_id}.{ifname}".encode()).hexdigest()[:11]
 
 
 def _host_ends(node: Node, container_id: str) -> set[str]:
@@ -194,17 +202,17 @@ def test_check_reports_a_default_route_the_pod_gained_after_add(node: Node) -> N
     pod = node.pod("p-drift", {DEFAULT_NETWORK: "calico-net", NETWORKS: json.dumps(
         [{"name": "ovn-net", "namespace": "kube-system", "interface": "eth1", "default-route": [OVN_GW]}])})
     allocate_dpu(node, pod)
-    ns = node.make_netns()
-    assert node.run("ADD", container_id="c-drift", netns=ns, pod=pod).rc == 0
-    assert node.run("CHECK", container_id="c-drift", netns=ns, pod=pod).rc == 0
+    ns, cid = node.make_netns(), unique("c-")
+    assert node.run("ADD", container_id=cid, netns=ns, pod=pod).rc == 0
+    assert node.run("CHECK", container_id=cid, netns=ns, pod=pod).rc == 0
     subprocess.run(["ip", "netns", "exec", ns.name, "ip", "route", "add", "default", "via", CALICO_GW, "dev", "eth0",
                     "metric", "50"], check=True)
 
-    drifted = node.run("CHECK", container_id="c-drift", netns=ns, pod=pod)
+    drifted = node.run("CHECK", container_id=cid, netns=ns, pod=pod)
 
     assert drifted.rc != 0 and drifted.out["code"] == 106
     assert drifted.out["msg"] == "default routes changed since ADD (IPv4)"
-    assert node.run("DEL", container_id="c-drift", netns=ns, pod=pod).rc == 0
+    assert node.run("DEL", container_id=cid, netns=ns, pod=pod).rc == 0
     assert ns.links() == {} and node.reservations() == [] and node.cache_records() == []
 
 
@@ -212,7 +220,7 @@ def test_the_stand_in_fails_like_calico_when_a_default_route_exists(node: Node) 
     # Without netweave: the second delegate's plain default-route add fails, with CNI error JSON, and cleans up.
     ns = node.make_netns()
     conf = ovn_conf(node, "ovn-kubernetes", [(OVN_SUBNET, OVN_GW)])
-    env = {"CNI_CONTAINERID": "c-raw", "CNI_NETNS": ns.path, "CNI_PATH": node.cni_path, "PATH": harness.OS_PATH}
+    env = {"CNI_CONTAINERID": unique("c-"), "CNI_NETNS": ns.path, "CNI_PATH": node.cni_path, "PATH": harness.OS_PATH}
     calico = calico_conf(node, [f"{node.random_net()}.0/24"])["plugins"][0] | {"name": "calico-net",
                                                                                 "cniVersion": "0.3.1"}
 
@@ -251,14 +259,13 @@ def test_a_failure_after_the_default_routes_were_taken_rolls_back_everything_and
         {"name": "ovn-net", "namespace": "kube-system", "interface": "eth1", "default-route": [OVN_GW]},
         {"name": "third", "interface": "eth2"}])})
     allocate_dpu(node, pod)
-    ns = node.make_netns()
-    before = root_links()
+    ns, cid = node.make_netns(), unique("c-")
 
-    failed = node.run("ADD", container_id="c-rollback", netns=ns, pod=pod)
+    failed = node.run("ADD", container_id=cid, netns=ns, pod=pod)
 
     assert failed.rc != 0 and failed.out["code"] == 103
     assert failed.out["msg"] == 'network "default/third" interface "eth2": plugin broken: switch port unavailable'
     assert ns.links() == {} and ns.default_routes(4) == [] and ns.default_routes(6) == []
     assert node.reservations() == [] and node.cache_records() == []
-    assert not {name for name in root_links() - before if name.startswith(("cali", "ovn"))}
-    assert node.run("DEL", container_id="c-rollback", netns=ns, pod=pod).rc == 0
+    assert not {host_veth_of(cid, "eth0", "cali"), host_veth_of(cid, "eth1", "ovn")} & root_links()
+    assert node.run("DEL", container_id=cid, netns=ns, pod=pod).rc == 0
