@@ -175,7 +175,7 @@ def test_seed_001_busybox3_calico_cluster_network_and_ovn_default_route(node: No
 
 
 def test_dual_stack_one_element_owns_ipv4_another_ipv6(node: Node) -> None:
-    # Needs cni/plan.py to accept one default-route element per IP family (the rule admission applies).
+    # Multus-compatible dual-stack: one element per IP family may carry default-route (cni.spec.routing).
     node.cluster_conf.write_text(json.dumps(calico_conf(node, [f"{node.random_net()}.0/24", f"{node.v6}::/64"])))
     v6a, v6b = (f"{node.v6}:1::/64", f"{node.v6}:1::1"), (f"{node.v6}:2::/64", f"{node.v6}:2::1")
     node.nad("v4-uplink", ovn_conf(node, "v4-uplink", [(OVN_SUBNET, OVN_GW), v6a]))
