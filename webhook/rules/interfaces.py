@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cni.spec.naming import duplicate_names, free_interface_name, reserved_for
+from cni.spec.problems import describe
 from cni.spec.values import interface_problems
 from webhook.rules.base import Issue, PodContext
 
@@ -23,7 +24,7 @@ def interface_name_reserved(ctx: PodContext) -> Iterator[Issue]:
         name = att.selection.interface
         what = reserved_for(name, primary=primary) if name is not None else None
         if what is not None:
-            yield Issue(f"{att.path}.interface", f'{att.label}: interface "{name}" is reserved for {what}',
+            yield Issue(f"{att.path}.interface", f"{att.label}: interface {describe(name)} is reserved for {what}",
                         f'choose another name, e.g. "{free_interface_name(taken, att.selection.index + 1)}"')
 
 
@@ -33,5 +34,5 @@ def interface_name_duplicate(ctx: PodContext) -> Iterator[Issue]:
         att = ctx.attachments[position]
         suggestion = free_interface_name(taken, att.selection.index + 1)
         yield Issue(f"{att.path}.interface",
-                    f'{att.label}: interface "{att.ifname}" is already used by {ctx.attachments[first].label}',
+                    f"{att.label}: interface {describe(att.ifname)} is already used by {ctx.attachments[first].label}",
                     f'give each attachment its own name, e.g. "{suggestion}"')
