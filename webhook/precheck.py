@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from cni.spec import DEFAULT_NETWORK_ANNOTATION, NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION
 from webhook.findings import Finding
 
 # k8s.io/apimachinery ValidateAnnotations: TotalAnnotationSizeLimitB, the sum of len(key) + len(value) in bytes.
@@ -20,8 +21,13 @@ OBJECT_MALFORMED = "object-malformed"
 # (rule id, summary) of the checks here, which no policy can turn off: for lint's rule list (SARIF).
 PRECHECK_RULES = (
     (OBJECT_MALFORMED, "metadata is not an object, or metadata.annotations is not a map of strings"),
-    (ANNOTATION_SIZE, "the object's annotations exceed the API server's 256 KiB limit"),
+    (ANNOTATION_SIZE, "the annotations exceed the API server's 256 KiB limit, or one network annotation 64 KiB"),
 )
+# One network annotation (a selection list, the default network, the status). 32 networks in full JSON form with
+# addresses, MAC, routes and port mappings stay under 16 KiB; the rules' work grows with the text (about 1 ms per
+# KiB), so past this a request would only hold a worker thread for nothing.
+NETWORK_ANNOTATION_LIMIT_BYTES = 64 * 1024
+NETWORK_ANNOTATIONS = (NETWORKS_ANNOTATION, DEFAULT_NETWORK_ANNOTATION, NETWORK_STATUS_ANNOTATION)
 # The JSONPatch of one pod: canonical annotations plus a few resources and selectors; far below this.
 PATCH_LIMIT_BYTES = 1024 * 1024
 
@@ -58,20 +64,35 @@ def malformed_metadata(obj: Mapping[str, Any], *, path_prefix: str = "") -> Find
 
 
 def oversized_annotations(obj: Mapping[str, Any], *, path_prefix: str = "") -> Finding | None:
-    """An error when ``obj``'s metadata.annotations are over the API server's limit, else None."""
+    """An error when ``obj``'s metadata.annotations are over the API server's limit, or one network annotation over
+    NETWORK_ANNOTATION_LIMIT_BYTES, else None."""
     metadata = obj.get("metadata")
     annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
     if not isinstance(annotations, Mapping):
         return None
     size = annotations_size(annotations)
     if size <= ANNOTATIONS_LIMIT_BYTES:
-        return None
+        return _oversized_network_annotation(annotations, path_prefix)
     return Finding(
         ANNOTATION_SIZE, f"{path_prefix}metadata.annotations",
         f"metadata.annotations: the annotations total {size} bytes, over the API server's limit of "
         f"{ANNOTATIONS_LIMIT_BYTES} bytes (256 KiB); nothing else was checked",
         "shorten them: list each network once and keep per-network settings in its NetworkAttachmentDefinition",
         "error")
+
+
+def _oversized_network_annotation(annotations: Mapping[Any, Any], path_prefix: str) -> Finding | None:
+    for key in NETWORK_ANNOTATIONS:
+        value = annotations.get(key)
+        size = _size(value) if value is not None else 0
+        if size > NETWORK_ANNOTATION_LIMIT_BYTES:
+            path = f'metadata.annotations["{key}"]'
+            return Finding(
+                ANNOTATION_SIZE, path_prefix + path,
+                f"{path}: {size} bytes, over netweave's limit of {NETWORK_ANNOTATION_LIMIT_BYTES} bytes (64 KiB) "
+                "for one network annotation; nothing else was checked",
+                "list each network once and keep per-network settings in its NetworkAttachmentDefinition", "error")
+    return None
 
 
 def oversized_patch(size: int) -> Finding:

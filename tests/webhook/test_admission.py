@@ -172,18 +172,28 @@ def test_annotations_over_the_api_server_limit_are_denied_without_running_the_ru
     assert error.endswith("[annotation-size]") and result.decision.patch == ()
 
 
-def test_annotations_at_the_limit_are_checked_by_the_rules() -> None:
-    doc = with_networks("009-create-pod-samplepod.json", "")
-    size = sum(len(k) + len(v) for k, v in doc["request"]["object"]["metadata"]["annotations"].items())
-    doc["request"]["object"]["metadata"]["annotations"][NETWORKS] = "macvlan-conf@eth0" + " " * (256 * 1024 - size - 17)
-    assert "annotation-size" not in {f.rule for f in run(doc).findings}
+def test_annotations_at_the_limits_are_checked_by_the_rules() -> None:
+    doc = with_networks("009-create-pod-samplepod.json", "macvlan-conf@eth0" + " " * (64 * 1024 - 17))
+    annotations = doc["request"]["object"]["metadata"]["annotations"]
+    annotations["pad"] = ""
+    annotations["pad"] = "x" * (256 * 1024 - sum(len(k) + len(v) for k, v in annotations.items()))
+    assert [f.rule for f in run(doc).findings] == ["interface-name-reserved"]
+
+
+@pytest.mark.parametrize("key", [NETWORKS, "v1.multus-cni.io/default-network", "k8s.v1.cni.cncf.io/network-status"])
+def test_one_network_annotation_over_64_KiB_is_denied_without_running_the_rules(key: str) -> None:
+    doc = with_networks("009-create-pod-samplepod.json", "macvlan-conf")
+    doc["request"]["object"]["metadata"]["annotations"][key] = "x" * (64 * 1024 + 1)
+    (error,) = run(doc).decision.errors
+    assert error.startswith(f'metadata.annotations["{key}"]: 65537 bytes, over netweave\'s limit of 65536 bytes')
+    assert error.endswith("[annotation-size]")
 
 
 def test_a_denial_of_a_large_request_is_bounded() -> None:
-    # 323 KB of request, every element wrong: the denial once grew to 22 times the request.
-    doc = with_networks("009-create-pod-samplepod.json", json.dumps([{"name": f"bad name {i}", "interface": "eth0",
-                                                                      "mac": "zz"} for i in range(4_500)]))
-    assert 240_000 < len(json.dumps(doc)) < 262_144 + 70_000
+    # Every element wrong, as many as fit in 64 KiB: the denial once grew to 22 times the request.
+    elements = [{"name": f"bad name {i}", "interface": "eth0", "mac": "zz"} for i in range(1_150)]
+    doc = with_networks("009-create-pod-samplepod.json", json.dumps(elements, separators=(",", ":")))
+    assert 60_000 < len(doc["request"]["object"]["metadata"]["annotations"][NETWORKS]) < 64 * 1024
     response = build_response("u", run(doc).decision)["response"]
     assert response["allowed"] is False and len(response["status"]["message"]) <= MAX_MESSAGE_CHARS + 200
     assert len(json.dumps(response)) < 20_000
