@@ -117,11 +117,18 @@ def mac_problems(mac: str, path: str) -> tuple[Problem, ...]:
 
 
 def ips_problems(ips: Sequence[str], path: str) -> tuple[Problem, ...]:
+    return parse_ips(ips, path)[1]
+
+
+def parse_ips(ips: Sequence[str], path: str) -> tuple[tuple[IPAddress | None, ...], tuple[Problem, ...]]:
+    """Each entry's address (None when invalid), and the problems: parsed once, admission runs this per pod."""
     if not ips:
-        return (Problem(f"{path}.ips", "ips is empty", 'list the addresses, e.g. ["10.1.0.5/24"], or remove "ips"'),)
-    return tuple(Problem(f"{path}.ips[{i}]", f"{describe(text)} is not an IP address",
-                         'write "10.1.0.5/24" or "10.1.0.5"')
-                 for i, text in enumerate(ips) if parse_address(text) is None)
+        return (), (Problem(f"{path}.ips", "ips is empty",
+                            'list the addresses, e.g. ["10.1.0.5/24"], or remove "ips"'),)
+    addresses = tuple(parse_address(text) for text in ips)
+    return addresses, tuple(Problem(f"{path}.ips[{i}]", f"{describe(ips[i])} is not an IP address",
+                                    'write "10.1.0.5/24" or "10.1.0.5"')
+                            for i, address in enumerate(addresses) if address is None)
 
 
 def claim_reference_problems(name: str, path: str) -> tuple[Problem, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cni.spec import IPAddress
-from cni.spec.values import address_fit_problem, claim_reference_problems, ips_problems, mac_problems, parse_address
+from cni.spec.values import address_fit_problem, claim_reference_problems, mac_problems, parse_ips
 from webhook.rules.base import Issue, PodContext
 
 
@@ -21,11 +21,11 @@ def static_ip(ctx: PodContext) -> Iterator[Issue]:
         if sel.ipam_claim_reference is not None:
             yield Issue(f"{att.path}.ips", f"{att.label}: ips and ipam-claim-reference are mutually exclusive",
                         "keep one: static ips, or the IPAMClaim that persists the address")
-        for problem in ips_problems(sel.ips, att.path):
+        addresses, problems = parse_ips(sel.ips, att.path)
+        for problem in problems:
             yield Issue(problem.path, f"{att.label}: {problem.message}", problem.hint)
         subnets = att.nad.config.subnets if att.nad is not None and att.nad.config is not None else ()
-        for i, text in enumerate(sel.ips):
-            address = parse_address(text)
+        for i, (text, address) in enumerate(zip(sel.ips, addresses, strict=False)):
             if address is None:
                 continue
             path = f"{att.path}.ips[{i}]"

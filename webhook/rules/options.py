@@ -16,9 +16,8 @@ _OPTION_FIELDS = frozenset({"portMappings", "bandwidth", "infiniband-guid", "cni
 
 def attachment_options(ctx: PodContext) -> Iterator[Issue]:
     for att in ctx.all_attachments:  # the default-network element may carry ips, mac and options too
-        for found in element_value_problems(att.selection, att.path):
-            if found.field in _OPTION_FIELDS:
-                yield Issue(found.problem.path, f"{att.label}: {found.problem.message}", found.problem.hint)
+        for found in element_value_problems(att.selection, att.path, _OPTION_FIELDS):
+            yield Issue(found.problem.path, f"{att.label}: {found.problem.message}", found.problem.hint)
 
 
 def _missing(att: Attachment) -> Iterator[tuple[str, str, str]]:
