@@ -11,6 +11,9 @@ from importlib import metadata
 # subcommand -> (module, add-arguments function, run function, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
     "lint": ("webhook.lint", "add_arguments", "run", "check manifests offline with the admission rules"),
+    "rules": ("webhook.explain", "add_rules_arguments", "run_rules", "list every rule: id, default severity, checks"),
+    "explain": ("webhook.explain", "add_explain_arguments", "run_explain",
+                "why a rule matters, a bad and a fixed example, how to configure it"),
     "serve": ("webhook.serve", "add_arguments", "run", "run the admission webhook (HTTPS)"),
     "certs": ("certs.cli", "add_arguments", "run", "generate, bundle and renew webhook certificates"),
     "node": ("cni.daemon", "add_arguments", "run", "run the node daemon that serves the CNI shim"),

@@ -203,6 +203,18 @@ def _suppression_help(rule: str) -> str:
     return "It cannot be suppressed per object; only .netweave.yaml can change its level."
 
 
+def _sarif_help(rule: str) -> dict[str, Any]:
+    """helpUri and help (text and markdown) from the rule catalogue, the source of docs/rules/<id>.md."""
+    from webhook.catalogue import configuration, entry, render_markdown  # only for SARIF: it loads the registry
+
+    found = entry(rule)
+    if found is None:
+        return {"help": {"text": f"netweave lint rule {rule}. {_suppression_help(rule)}"}}
+    return {"helpUri": found.help_uri,
+            "help": {"text": f"{found.summary}. {configuration(found)} More: {found.help_uri}",
+                     "markdown": render_markdown(found)}}
+
+
 def _rule_name(rule: str) -> str:
     return "".join(part.capitalize() for part in rule.split("-"))
 
@@ -220,9 +232,7 @@ def sarif_document(report: Report, *, rules: Sequence[RuleInfo] = ()) -> dict[st
             "shortDescription": {"text": info.summary},
             "fullDescription": {"text": info.summary},
             "defaultConfiguration": {"level": info.severity},
-            "help": {
-                "text": f"netweave lint rule {info.id}. {_suppression_help(info.id)}"
-            },
+            **_sarif_help(info.id),
         }
         for info in infos
     ]
