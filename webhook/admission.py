@@ -2,7 +2,8 @@
 
 Pod CREATE: every rule, and a JSONPatch (mutating endpoint only). Pod UPDATE: the network annotations are
 immutable. Workload CREATE/UPDATE: the rules over each pod template, never a patch. NAD CREATE/UPDATE:
-`evaluate_nad`. Everything else is allowed untouched.
+`evaluate_nad`. NAD DELETE: `network-in-use` when the pod index knows pods that use it. Everything else is
+allowed untouched.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from webhook.catalog import NadCatalog
 from webhook.engine import annotations_of, carries_networks, evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
 from webhook.patch import make_patch
+from webhook.podindex import NO_PODS, PodLookup
 from webhook.policy import Policy
 from webhook.precheck import PATCH_LIMIT_BYTES, oversized_patch, precheck
 from webhook.review import ALLOW, Decision, Review
+from webhook.rules.cluster import NETWORK_IN_USE, nad_in_use
 from webhook.rules.status import RULE as STATUS_RULE
 from webhook.rules.status import status_update_finding
 from webhook.workloads import TEMPLATE_PATHS, pod_targets, template_at
@@ -43,9 +46,13 @@ class Admission:
     checked: bool = False  # False when the fast path allowed the object without running the rules
 
 
-def admit(review: Review, *, catalog: NadCatalog, policy: Policy, mutate: bool) -> Admission:
+def admit(review: Review, *, catalog: NadCatalog, policy: Policy, mutate: bool,
+          pods: PodLookup = NO_PODS) -> Admission:
     """The decision for one review; ``mutate`` False (the validating endpoint) never returns a patch."""
     obj = review.object
+    if review.operation == "DELETE" and review.kind.kind == "NetworkAttachmentDefinition" and (
+            review.kind.group == NAD_GROUP and not review.sub_resource):
+        return _nad_delete(review, policy=policy, pods=pods)
     if obj is None or review.sub_resource or review.operation not in ("CREATE", "UPDATE"):
         return Admission(ALLOW)
     kind, group = review.kind.kind, review.kind.group
@@ -55,21 +62,21 @@ def admit(review: Review, *, catalog: NadCatalog, policy: Policy, mutate: bool) 
         return _from_verdict(Verdict((unfit,)), patch=())  # malformed or oversized: the rules would not be bounded
     if kind == "Pod" and group == "":
         if review.operation == "CREATE":
-            return _pod_create(review, obj, catalog=catalog, policy=policy, mutate=mutate)
+            return _pod_create(review, obj, catalog=catalog, policy=policy, mutate=mutate, pods=pods)
         return _pod_update(review, obj, review.old_object, policy=policy)
     if WORKLOAD_GROUPS.get(kind) == group:
         return _workload(review, obj, catalog=catalog, policy=policy)
     if kind == "NetworkAttachmentDefinition" and group == NAD_GROUP:
-        return _from_verdict(evaluate_nad(obj, policy=policy), patch=())
+        return _from_verdict(evaluate_nad(obj, policy=policy, catalog=catalog), patch=())
     return Admission(ALLOW)
 
 
 def _pod_create(review: Review, pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy,
-                mutate: bool) -> Admission:
+                mutate: bool, pods: PodLookup) -> Admission:
     if not carries_networks(annotations_of(pod)):
         return Admission(ALLOW)
     verdict = evaluate_pod(pod, catalog=catalog, policy=policy, namespace=review.namespace,
-                           writes_status=policy.writes_status(review.username, review.groups))
+                           writes_status=policy.writes_status(review.username, review.groups), pods=pods)
     patch: Sequence[Mapping[str, Any]] = ()
     if mutate and verdict.allowed and verdict.mutations:
         patch = make_patch(pod, verdict.mutations)
@@ -122,6 +129,17 @@ def _workload(review: Review, obj: Mapping[str, Any], *, catalog: NadCatalog, po
         warnings.extend(f"{where}: {f.text()}" for f in verdict.warnings)
     decision = Decision(allowed=not errors, errors=tuple(errors), warnings=tuple(warnings))
     return Admission(decision, tuple(findings), checked=True)
+
+
+def _nad_delete(review: Review, *, policy: Policy, pods: PodLookup) -> Admission:
+    """A NAD that running pods use: the policy's level of network-in-use (warning by default, error denies)."""
+    level = policy.level(NETWORK_IN_USE, "warning")
+    issue = None if level == "off" else nad_in_use(review.namespace or "default", review.name, pods)
+    if issue is None:
+        return Admission(ALLOW)
+    finding = Finding(NETWORK_IN_USE, issue.path, issue.message, issue.hint,
+                      "error" if level == "error" else "warning")
+    return _from_verdict(Verdict((finding,)), patch=())
 
 
 def _from_verdict(verdict: Verdict, *, patch: Sequence[Mapping[str, Any]], checked: bool = True) -> Admission:

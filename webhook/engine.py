@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -16,9 +16,12 @@ from cni.spec import (
 )
 from webhook.catalog import NadCatalog
 from webhook.findings import Finding, Mutation, Suppressed, Verdict
+from webhook.podindex import NO_PODS, PodLookup
 from webhook.policy import Policy
 from webhook.rules import RULES, Issue, PodContext, build_context
+from webhook.rules.cluster import SUBNET_OVERLAP, namespace_subnet_overlaps
 from webhook.rules.placement import nad_annotation_issues
+from webhook.rules.plugins import nad_plugin_issues
 from webhook.rules.suppression import honoured, refused_issues
 
 REFUSED_RULE = "suppression-refused"
@@ -31,16 +34,19 @@ STATUS_RULE = "network-status-spoof"
 
 
 def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy, namespace: str | None = None,
-                 path_prefix: str = "", canonical: bool = True, writes_status: bool = False) -> Verdict:
+                 path_prefix: str = "", canonical: bool = True, writes_status: bool = False,
+                 pods: PodLookup = NO_PODS, key: str | None = None) -> Verdict:
     """Every rule over one pod or pod template: all findings at once, and the mutations admission makes.
 
     `canonical=False` skips rewriting the annotations into canonical form, for callers that only want findings.
     `writes_status` is True when the requester may write network-status (policy statusWriters).
+    `pods` are the other pods (cluster-wide rules); `key` is this pod's "namespace/name" among them.
     """
     annotations = annotations_of(pod)
     if not carries_networks(annotations):
         return Verdict()
-    ctx = build_context(pod, catalog=catalog, policy=policy, namespace=namespace, prefix=path_prefix)
+    ctx = build_context(pod, catalog=catalog, policy=policy, namespace=namespace, prefix=path_prefix, pods=pods,
+                        key=key)
     reasons = honoured(annotations, policy)
     findings: list[Finding] = []
     mutations: list[Mutation] = []
@@ -69,14 +75,18 @@ def evaluate_pod(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy,
     return verdict
 
 
-def evaluate_nad(nad: Mapping[str, Any], *, policy: Policy) -> Verdict:
-    """Validate a NetworkAttachmentDefinition on CREATE/UPDATE: spec.config and the NPWG annotations."""
+def evaluate_nad(nad: Mapping[str, Any], *, policy: Policy, catalog: NadCatalog | None = None) -> Verdict:
+    """Validate a NetworkAttachmentDefinition on CREATE/UPDATE: spec.config, the NPWG annotations, what the
+    plugin knowledge says, and (with the catalog of the other NADs) its place among them."""
     parsed = parse_nad(nad)
     annotations = annotations_of(nad)
     outputs: list[tuple[str, Issue]] = [
         ("network-config-invalid", Issue(p.path, f"{p.path}: {p.message}", p.hint, p.severity))
         for p in parsed.config_problems]
     outputs.extend(nad_annotation_issues(parsed))
+    outputs.extend(nad_plugin_issues(parsed, catalog=catalog))
+    if isinstance(catalog, Iterable):  # the in-memory catalogs; NADs of one namespace are compared
+        outputs.extend((SUBNET_OVERLAP, i) for i in namespace_subnet_overlaps(parsed, catalog))
     outputs.extend((REFUSED_RULE, issue) for issue in refused_issues(annotations, policy))
     reasons = honoured(annotations, policy)
     findings: list[Finding] = []

@@ -17,6 +17,7 @@ from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
 from webhook.engine import evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
 from webhook.patch import make_patch
+from webhook.podindex import PodLookup, index_objects, pod_key
 from webhook.policy import DEFAULT_FILE, Policy, PolicyError
 from webhook.precheck import PRECHECK_RULES, precheck
 from webhook.report import (
@@ -115,6 +116,9 @@ def lint(sources: Sources, *, options: Options | None = None,
     """Check every object read: NADs with evaluate_nad, pods and pod templates with evaluate_pod."""
     options = options or Options()
     catalog = MemoryCatalog.from_objects([*(o.obj for o in sources.objects), *catalog_objects])
+    # Cluster-wide rules see every pod and pod template of the inputs as "the other pods".
+    pods = index_objects(((_target_key(s, t), t.pod, t.namespace) for s in sources.objects
+                          for t in pod_targets(s.obj)), system_namespace=options.policy.system_namespace)
     objects: list[ObjectRef] = []
     entries: list[Entry] = []
     suppressed: list[Entry] = []
@@ -123,7 +127,7 @@ def lint(sources: Sources, *, options: Options | None = None,
     with without_cyclic_gc():  # the sources' node trees stay alive; see without_cyclic_gc
         for source in sources.objects:
             try:
-                checked = _check_object(source, catalog=catalog, options=options)
+                checked = _check_object(source, catalog=catalog, options=options, pods=pods)
             except Exception as exc:  # a rule-engine bug must not hide the other objects' results
                 errors.append(SourceError(source.file, source.line, 0,
                                           f"internal error while checking {source.kind} {source.name}: {exc!r}"))
@@ -142,25 +146,34 @@ def lint(sources: Sources, *, options: Options | None = None,
 _Checked = tuple[ObjectRef, list[Entry], MutationEntry | None]
 
 
-def _check_object(source: SourceObject, *, catalog: NadCatalog, options: Options) -> list[_Checked]:
+def _check_object(source: SourceObject, *, catalog: NadCatalog, options: Options,
+                  pods: PodLookup) -> list[_Checked]:
     if source.kind == NAD_KIND:
         ref = ObjectRef(source.file, source.line, source.kind, source.namespace or "default", source.name)
         unfit = precheck(source.obj)
         if unfit is not None:  # malformed or oversized: the API server would refuse it
             return [(ref, _entries(source, ref, (unfit,)), None)]
-        verdict = evaluate_nad(source.obj, policy=options.policy)
+        verdict = evaluate_nad(source.obj, policy=options.policy, catalog=catalog)
         return [(ref, _entries(source, ref, verdict.findings) + _suppressed(source, ref, verdict), None)]
-    return [_check_target(source, target, catalog=catalog, options=options) for target in pod_targets(source.obj)]
+    return [_check_target(source, target, catalog=catalog, options=options, pods=pods)
+            for target in pod_targets(source.obj)]
 
 
-def _check_target(source: SourceObject, target: PodTarget, *, catalog: NadCatalog, options: Options) -> _Checked:
+def _target_key(source: SourceObject, target: PodTarget) -> str:
+    """How cluster-wide findings name a pod or workload of the inputs ("Deployment ns/web")."""
+    return pod_key({"metadata": {"name": target.name or source.name}}, target.namespace, kind=target.kind)
+
+
+def _check_target(source: SourceObject, target: PodTarget, *, catalog: NadCatalog, options: Options,
+                  pods: PodLookup) -> _Checked:
     ref = ObjectRef(source.file, source.line, target.kind, target.namespace or "default",
                     target.name or source.name)
     unfit = precheck(target.pod, path_prefix=target.path_prefix)
     if unfit is not None:  # malformed or oversized: the API server would refuse it; the rules would be unbounded
         return ref, _entries(source, ref, (unfit,)), None
     verdict = evaluate_pod(target.pod, catalog=catalog, policy=options.policy, namespace=target.namespace,
-                           path_prefix=target.path_prefix, canonical=options.show_mutations)
+                           path_prefix=target.path_prefix, canonical=options.show_mutations, pods=pods,
+                           key=_target_key(source, target))
     findings = verdict.findings if options.strict else _downgrade_missing(verdict.findings, catalog)
     entries = _entries(source, ref, findings) + _suppressed(source, ref, verdict)
     patch: MutationEntry | None = None

@@ -35,10 +35,16 @@ ALWAYS_PROTECTED = frozenset({
     "network-status-spoof",         # status protection
     "networks-immutable",           # what the node attached is what the pod shows
     "suppression-refused",          # the feedback about suppressions cannot itself be suppressed
+    "static-ip-conflict",           # another pod's address: not the pod author's own business
+    "network-in-use",               # other pods' networks
 })
 # The pod author's own convenience: breaking these hurts only the pod that carries the annotation.
 SUPPRESSIBLE = frozenset({"interface-name-reserved", "interface-name-duplicate", "default-route-conflict",
-                          "network-config-invalid", "capability-missing", "subnet-overlap"})
+                          "network-config-invalid", "capability-missing", "subnet-overlap",
+                          # plugin knowledge: a NAD author may know better (another plugin version, a device
+                          # named some other way); the finding stays visible as a suppression
+                          "kube-ovn-provider", "kube-ovn-qos-key", "ovn-k-net-attach-def-name",
+                          "ovn-k-network-conflict", "device-resource-missing", "calico-secondary"})
 # Who may write k8s.v1.cni.cncf.io/network-status through the pods resource: the netweave node daemon's
 # ServiceAccount (it writes through pods/status, which the webhooks never see, but a policy may name other CNIs).
 DEFAULT_STATUS_WRITERS = ("system:serviceaccount:netweave-system:netweave-node",)

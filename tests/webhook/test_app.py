@@ -175,7 +175,6 @@ ALLOWED_UNPATCHED = [
     *(pytest.param(n, id=n.split("-", 1)[1].removesuffix(".json")) for n in fixture_names()
       if "networkattachmentdefinition" in n),
     pytest.param("020-create-statefulset-db.json", id="statefulset"),
-    pytest.param("021-create-daemonset-agent.json", id="daemonset"),
     pytest.param("022-create-replicaset-rs1.json", id="replicaset"),
     pytest.param("023-create-job-job1.json", id="job"),
     pytest.param("026-update-deployment-web-dual.json", id="deployment-update-fixes-template"),
@@ -187,6 +186,13 @@ def test_nads_and_valid_workloads_are_allowed_without_patch(client: Client, name
     doc = review(name)
     response = client.post("/mutate", doc).response
     assert response == {"uid": doc["request"]["uid"], "allowed": True}
+
+
+def test_daemonset_with_calico_secondary_is_allowed_with_a_warning(client: Client) -> None:
+    doc = review("021-create-daemonset-agent.json")
+    response = client.post("/mutate", doc).response
+    assert response["allowed"] is True and "patch" not in response
+    assert [w.rsplit(" ", 1)[1] for w in response["warnings"]] == ["[calico-secondary]"]
 
 
 @pytest.mark.parametrize("name", fixture_names())

@@ -2,6 +2,7 @@
 
 from webhook.rules.addresses import mac_address, static_ip
 from webhook.rules.base import Attachment, Issue, PodContext, Rule, RuleOutput, build_context
+from webhook.rules.cluster import network_in_use, static_ip_conflict
 from webhook.rules.interfaces import interface_name_duplicate, interface_name_invalid, interface_name_reserved
 from webhook.rules.networks import (
     default_network_override,
@@ -12,6 +13,14 @@ from webhook.rules.networks import (
 )
 from webhook.rules.options import attachment_options, capability_missing
 from webhook.rules.placement import device_resource, node_selector
+from webhook.rules.plugins import (
+    calico_secondary,
+    device_resource_missing,
+    kube_ovn_provider,
+    kube_ovn_qos_key,
+    ovn_k_net_attach_def_name,
+    ovn_k_network_conflict,
+)
 from webhook.rules.routes import default_route_conflict, default_route_gateway
 from webhook.rules.status import network_status_spoof
 from webhook.rules.suppression import suppression_refused
@@ -42,7 +51,21 @@ RULES: tuple[Rule, ...] = (
     Rule("device-resource", "error", "device-plugin resources of the NADs are requested", device_resource),
     Rule("node-selector", "error", "node selectors of the NADs are set", node_selector),
     Rule("network-status-spoof", "warning", "users do not set network-status", network_status_spoof),
-    Rule("subnet-overlap", "warning", "attachments' subnets do not overlap", subnet_overlap),
+    Rule("subnet-overlap", "warning", "attachments' subnets do not overlap (nor NADs' of one namespace)",
+         subnet_overlap),
+    Rule("kube-ovn-provider", "error", "Kube-OVN providers are <nad>.<namespace>.ovn (IPAM: <nad>.<namespace>)",
+         kube_ovn_provider),
+    Rule("kube-ovn-qos-key", "warning", "Kube-OVN QoS keys name the secondary's provider", kube_ovn_qos_key),
+    Rule("ovn-k-net-attach-def-name", "error", "OVN-Kubernetes netAttachDefName is the NAD's <namespace>/<name>",
+         ovn_k_net_attach_def_name),
+    Rule("ovn-k-network-conflict", "error", "NADs of one OVN-Kubernetes network agree on its settings",
+         ovn_k_network_conflict),
+    Rule("device-resource-missing", "error", "device-plugin CNIs (SR-IOV) name their resource",
+         device_resource_missing),
+    Rule("calico-secondary", "warning", "Calico is not attached as a secondary network", calico_secondary),
+    Rule("static-ip-conflict", "error", "no other pod requested the static IP on the same network",
+         static_ip_conflict),
+    Rule("network-in-use", "warning", "NADs that pods use are not deleted", network_in_use),
     Rule("suppression-refused", "warning", "ignore-check annotations name a suppressible rule and a reason",
          suppression_refused),
 )

@@ -21,6 +21,7 @@ from cni.spec import (
 )
 from webhook.catalog import NadCatalog
 from webhook.findings import Mutation, Severity
+from webhook.podindex import NO_PODS, PodLookup, pod_key
 from webhook.policy import Policy
 
 
@@ -66,6 +67,8 @@ class PodContext:
     default_attachment: Attachment | None
     catalog: NadCatalog
     policy: Policy
+    pods: PodLookup = NO_PODS  # the other pods of the cluster (or of lint's inputs), for cluster-wide rules
+    pod_key: str = ""  # "namespace/name" of this pod, so that it never conflicts with itself
 
     @property
     def all_attachments(self) -> tuple[Attachment, ...]:
@@ -85,7 +88,7 @@ class Rule:
 
 
 def build_context(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy, namespace: str | None,
-                  prefix: str) -> PodContext:
+                  prefix: str, pods: PodLookup = NO_PODS, key: str | None = None) -> PodContext:
     """Parse the annotations and resolve every element against the catalog."""
     metadata = _mapping(pod.get("metadata"))
     annotations = _mapping(metadata.get("annotations"))
@@ -110,7 +113,7 @@ def build_context(pod: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy
             default_attachment = _attach(first, default_path, "default-network", namespace,
                                          policy.primary_interface, catalog)
     return PodContext(pod_ns, annotations, spec, prefix, networks, networks_path, attachments, default_network,
-                      default_path, default_attachment, catalog, policy)
+                      default_path, default_attachment, catalog, policy, pods, key or pod_key(pod, pod_ns))
 
 
 def _attach(element: NetworkSelection, path: str, position: str, namespace: str, ifname: str,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cni.spec.plugins import receives
 from cni.spec.values import element_value_problems
 from webhook.rules.base import Attachment, Issue, PodContext
 
-# Plugins that read CNI_ARGS IP= / MAC= (the node sets them, as Multus does), so no capability is needed.
-IP_ARG_IPAM = frozenset({"host-local", "static"})
-MAC_ARG_PLUGINS = frozenset({"macvlan", "bridge", "tuning", "tap"})
+# Plugins that read CNI_ARGS IP= / MAC= (the node sets them, as Multus does), or whose controller reads the
+# networks annotation itself (Kube-OVN), need no capability: cni.spec.plugins knows which.
 # Fields whose values reach a delegate and have no rule of their own (cni.spec.values checks them).
 _OPTION_FIELDS = frozenset({"portMappings", "bandwidth", "infiniband-guid", "cni-args", "deviceID"})
 
@@ -25,11 +25,11 @@ def _missing(att: Attachment) -> Iterator[tuple[str, str, str]]:
     conf = att.nad.config if att.nad is not None else None
     if conf is None:
         return
-    caps, types, ipam_types = conf.capabilities, conf.plugin_types, conf.ipam_types
+    caps = conf.capabilities
     sel = att.selection
-    if sel.ips is not None and "ips" not in caps and not ipam_types & IP_ARG_IPAM:
+    if sel.ips is not None and "ips" not in caps and not receives(conf, "ips"):
         yield "ips", 'the "ips" capability', 'declare "capabilities": {"ips": true} on a plugin that supports it'
-    if sel.mac is not None and "mac" not in caps and not types & MAC_ARG_PLUGINS:
+    if sel.mac is not None and "mac" not in caps and not receives(conf, "mac"):
         yield "mac", 'the "mac" capability', 'declare "capabilities": {"mac": true}, or add the tuning plugin'
     for field, cap, value in (("portMappings", "portMappings", sel.port_mappings),
                               ("bandwidth", "bandwidth", sel.bandwidth),

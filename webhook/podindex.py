@@ -1,0 +1,179 @@
+"""The cluster's multi-network pods, as the cluster-wide rules need them: which pods use which NAD, and which
+static IPs they requested on it. Fed by one pod watch (webhook.kube.PodWatch) or by lint's inputs.
+
+Only pods that carry a networks annotation are kept, and only what the rules read (keys, NADs, addresses, all
+strings interned), up to `max_pods`; past the bound the index stops growing and says so (`complete`), and the
+rules that read it only ever report what it holds.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cni.spec import (
+    DEFAULT_NETWORK_ANNOTATION,
+    NETWORKS_ANNOTATION,
+    default_network_namespace,
+    network_namespace,
+    parse_networks,
+)
+from cni.spec.values import parse_address
+
+DEFAULT_MAX_PODS = 200_000
+_DONE_PHASES = ("Succeeded", "Failed")  # their sandboxes are gone: they hold no address and use no NAD
+
+
+@dataclass(frozen=True, slots=True)
+class PodEntry:
+    """What the index keeps of one pod: the NADs it uses ("ns/name") and its static IPs per NAD."""
+
+    networks: tuple[str, ...]
+    claims: tuple[tuple[str, str], ...]  # (NAD "ns/name", canonical address)
+
+
+class PodLookup(Protocol):
+    """What the cluster-wide rules ask about other pods."""
+
+    def holders(self, network: str, address: str) -> tuple[str, ...]: ...
+
+    def users(self, network: str, *, limit: int = ...) -> tuple[tuple[str, ...], int]: ...
+
+
+class NoPods:
+    """No other pods known (lint of a single object, webhook without a pod watch)."""
+
+    def holders(self, network: str, address: str) -> tuple[str, ...]:
+        return ()
+
+    def users(self, network: str, *, limit: int = 5) -> tuple[tuple[str, ...], int]:
+        return (), 0
+
+
+NO_PODS = NoPods()
+
+
+def pod_key(pod: Mapping[str, Any], namespace: str | None = None, *, kind: str = "Pod") -> str:
+    """How messages name a pod (or a workload's pod template) of the index: "Pod namespace/name"."""
+    metadata = pod.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    ns = namespace or (metadata.get("namespace") if isinstance(metadata, Mapping) else None) or "default"
+    return f"{kind} {ns}/{name or ''}"
+
+
+def pod_entry(pod: Mapping[str, Any], *, namespace: str | None = None,
+              system_namespace: str = "kube-system") -> PodEntry | None:
+    """The index entry of a pod, or None when it uses no NAD or has finished."""
+    metadata = pod.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    if not isinstance(annotations, Mapping):
+        return None
+    status = pod.get("status")
+    if isinstance(status, Mapping) and status.get("phase") in _DONE_PHASES:
+        return None
+    pod_ns = namespace or (metadata.get("namespace") if isinstance(metadata, Mapping) else None) or "default"
+    networks: list[str] = []
+    claims: list[tuple[str, str]] = []
+    for key in (DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION):
+        text = annotations.get(key)
+        if not isinstance(text, str):
+            continue
+        for element in parse_networks(text).elements:
+            ns = (default_network_namespace(element.namespace, system_namespace=system_namespace)
+                  if key == DEFAULT_NETWORK_ANNOTATION else network_namespace(element.namespace, pod_namespace=pod_ns))
+            network = sys.intern(f"{ns}/{element.name}")
+            networks.append(network)
+            for ip in element.ips or ():
+                address = parse_address(ip)
+                if address is not None:
+                    claims.append((network, sys.intern(str(address))))
+            if key == DEFAULT_NETWORK_ANNOTATION:
+                break  # Multus uses the first element only
+    if not networks:
+        return None
+    return PodEntry(tuple(dict.fromkeys(networks)), tuple(dict.fromkeys(claims)))
+
+
+class PodIndex:
+    """Pods by NAD and static IP; written by one watch thread, read by admission threads."""
+
+    def __init__(self, *, max_pods: int = DEFAULT_MAX_PODS) -> None:
+        self._max = max_pods
+        self._lock = threading.Lock()
+        self._pods: dict[str, PodEntry] = {}
+        self._claims: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._users: dict[str, set[str]] = {}
+        self.dropped = 0  # pods not indexed because the bound was reached
+
+    @property
+    def complete(self) -> bool:
+        return self.dropped == 0
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
+    def holders(self, network: str, address: str) -> tuple[str, ...]:
+        return self._claims.get((network, address), ())
+
+    def users(self, network: str, *, limit: int = 5) -> tuple[tuple[str, ...], int]:
+        """Up to `limit` pods using a NAD (sorted) and how many there are."""
+        with self._lock:
+            found = self._users.get(network)
+            return (tuple(sorted(found)[:limit]), len(found)) if found else ((), 0)
+
+    def put(self, key: str, entry: PodEntry | None) -> None:
+        """Add, replace or (entry None) remove one pod."""
+        with self._lock:
+            self._remove(key)
+            if entry is None:
+                return
+            if len(self._pods) >= self._max:
+                self.dropped += 1
+                return
+            key = sys.intern(key)
+            self._pods[key] = entry
+            for network in entry.networks:
+                self._users.setdefault(network, set()).add(key)
+            for claim in entry.claims:
+                self._claims[claim] = (*self._claims.get(claim, ()), key)
+
+    def replace_all(self, entries: Iterable[tuple[str, PodEntry | None]]) -> None:
+        """Start over from a full list (a relist)."""
+        with self._lock:
+            self._pods.clear()
+            self._claims.clear()
+            self._users.clear()
+            self.dropped = 0
+        for key, entry in entries:
+            self.put(key, entry)
+
+    def _remove(self, key: str) -> None:
+        old = self._pods.pop(key, None)
+        if old is None:
+            return
+        for network in old.networks:
+            users = self._users.get(network)
+            if users is not None:
+                users.discard(key)
+                if not users:
+                    del self._users[network]
+        for claim in old.claims:
+            rest = tuple(k for k in self._claims.get(claim, ()) if k != key)
+            if rest:
+                self._claims[claim] = rest
+            else:
+                self._claims.pop(claim, None)
+
+
+def index_objects(pods: Iterable[tuple[str, Mapping[str, Any], str | None]], *,
+                  system_namespace: str = "kube-system") -> PodIndex:
+    """An index of (key, pod or pod template, namespace): lint's view of "the cluster" across its inputs."""
+    index = PodIndex(max_pods=sys.maxsize)
+    for key, pod, namespace in pods:
+        entry = pod_entry(pod, namespace=namespace, system_namespace=system_namespace)
+        if entry is not None:
+            index.put(key, entry)
+    return index
