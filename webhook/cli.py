@@ -11,6 +11,7 @@ from importlib import metadata
 # subcommand -> (module, add-arguments function, run function, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
     "lint": ("webhook.lint", "add_arguments", "run", "check manifests offline with the admission rules"),
+    "plan": ("webhook.plan", "add_arguments", "run", "show the attachments the node will create for each pod"),
     "rules": ("webhook.explain", "add_rules_arguments", "run_rules", "list every rule: id, default severity, checks"),
     "explain": ("webhook.explain", "add_explain_arguments", "run_explain",
                 "why a rule matters, a bad and a fixed example, how to configure it"),
