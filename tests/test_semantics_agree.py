@@ -74,7 +74,8 @@ element = st.fixed_dictionaries(
     optional={
         "namespace": st.sampled_from(NAMESPACES),
         "interface": mostly(["net1", "net2", "net3", "data0", "é"],
-                            ["eth0", "lo", "a\x00b", "a\u00e0", "net 1", "x" * 16, "", "a\ud800", "a:b"]),
+                            ["eth0", "lo", "a\x00b", "a\u00e0", "net 1", "x" * 16, "", "a\ud800", "a:b", "a\x85",
+                             "a\u3000"]),
         "ips": mostly([["10.1.0.5/24"], ["fd00:1::5/64"], ["10.1.0.6"], ["10.1.0.7/24", "fd00:1::7/64"]],
                       [[], ["10.1.0.5;MAC=x"], ["10.2.0.5/24"], ["10.1.0.5/33"]]),
         "mac": mostly(["02:00:00:00:00:01", "0a:58:0a:01:01:05"],
@@ -140,6 +141,7 @@ def admission_view(pod: dict[str, Any], catalog: MemoryCatalog, policy: Policy) 
 
 # Independent oracles (not cni.spec): what the kernel and libcni's CNI_ARGS parser accept.
 KERNEL_REFUSED = frozenset(b"/:\x00\t\n\v\f\r \xa0")
+GO_SPACE = frozenset("\x85\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B))))
 MAC = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}")
 
 
@@ -162,6 +164,7 @@ def delegate_safe(text: str) -> bool:
 def assert_passed_values_valid(att: Attachment) -> None:
     raw = att.ifname.encode("utf-8")
     assert 0 < len(raw) < 16 and raw not in (b".", b"..") and not set(raw) & KERNEL_REFUSED, att.ifname
+    assert not set(att.ifname) & GO_SPACE, att.ifname
     for key, value in att.cni_args:
         assert key in ("IP", "MAC")
         assert ";" not in value and "=" not in value and delegate_safe(value), value
@@ -238,6 +241,7 @@ def assert_element_values_valid(sel: NetworkSelection) -> None:
     if sel.interface is not None:
         raw = sel.interface.encode("utf-8", "surrogatepass")
         assert 0 < len(raw) < 16 and raw not in (b".", b"..") and not set(raw) & KERNEL_REFUSED, sel.interface
+        assert not set(sel.interface) & GO_SPACE, sel.interface
     for ip in sel.ips or ():
         assert ";" not in ip and "=" not in ip and "," not in ip and ipaddress.ip_interface(ip), ip
     assert sel.ips != ()

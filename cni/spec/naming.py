@@ -2,7 +2,8 @@
 
 One rule for admission and the node: an element's own `interface` first; every other element gets the first
 `net<N>` (N from its position + 1, as Multus numbers them) that no element names explicitly and no earlier
-element got. Validity is the kernel's dev_valid_name (net/core/dev.c), on the UTF-8 bytes.
+element got. Validity is the kernel's dev_valid_name (net/core/dev.c) on the UTF-8 bytes, plus the Unicode
+spaces CNI's own ValidateInterfaceName refuses (a name either refuses fails the ADD).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ RESERVED = "lo"
 # continuation byte in UTF-8, so "\u00a0", "\u0120", "\u00e0" and many more characters contain it.
 KERNEL_SPACE = frozenset(b"\t\n\v\f\r \xa0")
 _FORBIDDEN = frozenset(b"/:\x00") | KERNEL_SPACE
+# Characters Go's unicode.IsSpace counts (Unicode White_Space): CNI's skel and libcni refuse a CNI_IFNAME holding
+# one (ValidateInterfaceName), so every delegate would fail although the kernel takes e.g. U+0085 or U+3000.
+PLUGIN_SPACE = frozenset("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
+    chr(c) for c in range(0x2000, 0x200B))
 IFNAME_HINT = "use 1-15 bytes without '/', ':', NUL or whitespace, e.g. \"net1\""
 
 
@@ -63,6 +68,10 @@ def ifname_problem(name: str) -> str | None:
     bad = sorted({b for b in raw if b in _FORBIDDEN})
     if bad:
         return "contains " + ", ".join(_byte_name(b) for b in bad)
+    spaces = sorted({c for c in name if c in PLUGIN_SPACE})
+    if spaces:
+        listed = ", ".join(f"U+{ord(c):04X}" for c in spaces)
+        return f"contains {listed}, which CNI plugins count as whitespace"
     return None
 
 

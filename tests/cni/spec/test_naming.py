@@ -35,7 +35,6 @@ VALID = [
     pytest.param("...", id="three-dots"),
     pytest.param("é", id="utf8-without-space-byte"),   # C3 A9
     pytest.param("a\x01b", id="control-byte-the-kernel-accepts"),
-    pytest.param("a\x85", id="nel-is-c2-85"),            # U+0085 is NEL, but neither C2 nor 85 is a kernel space
 ]
 
 
@@ -59,6 +58,10 @@ INVALID = [
     pytest.param("a\u00e0", "contains byte 0xa0, which the kernel counts as whitespace", id="utf8-c3-a0"),
     pytest.param("a\u00a0", "contains byte 0xa0, which the kernel counts as whitespace", id="nbsp-c2-a0"),
     pytest.param("a\ud800", "is not valid UTF-8 (it contains a lone surrogate)", id="lone-surrogate"),
+    # C2 85: no kernel space byte, but CNI's ValidateInterfaceName (Go unicode.IsSpace) refuses it.
+    pytest.param("a\x85", "contains U+0085, which CNI plugins count as whitespace", id="nel-plugins-refuse"),
+    pytest.param("a\u3000\u2028", "contains U+2028, U+3000, which CNI plugins count as whitespace",
+                 id="ideographic-space-line-separator"),
 ]
 
 
@@ -73,7 +76,7 @@ def test_only_the_kernel_space_bytes_are_refused() -> None:
     assert ascii_refused == {0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, ord("/"), ord(":")}
     two_byte = [chr(c) for c in range(0x80, 0x800)]
     assert [c for c in two_byte if ifname_problem(f"a{c}") is not None] == \
-        [c for c in two_byte if 0xA0 in c.encode("utf-8")]
+        [c for c in two_byte if 0xA0 in c.encode("utf-8") or c == "\x85"]  # U+0085: CNI's own check
 
 
 RESERVED = [
