@@ -2,7 +2,6 @@
 
 from cni.spec.namespaces import (
     GLOBAL_NAMESPACES,
-    SYSTEM_NAMESPACE,
     default_network_namespace,
     namespace_forbidden,
     network_namespace,
@@ -49,7 +48,6 @@ __all__ = [
     "NETWORK_STATUS_ANNOTATION",
     "NODE_SELECTOR_ANNOTATION",
     "RESOURCE_NAME_ANNOTATION",
-    "SYSTEM_NAMESPACE",
     "FieldProblem",
     "IPAddress",
     "IPNetwork",

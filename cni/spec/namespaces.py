@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-SYSTEM_NAMESPACE = "kube-system"
 # The one default for admission (policy globalNamespaces) and the node (config globalNamespaces).
 GLOBAL_NAMESPACES: tuple[str, ...] = ("kube-system",)
 
