@@ -105,6 +105,7 @@ def delete(ctx: Context, req: Request) -> None:
     record = cache.read(config.cache_dir, req.container_id, req.ifname)
     if record is None:
         _delete_uncached(ctx, req, config)
+        cache.remove(config.cache_dir, req.container_id, req.ifname)   # an unreadable record, if any
         return
     _delete_record(ctx, req, record, netns=req.netns)
     cache.remove(config.cache_dir, req.container_id, req.ifname)

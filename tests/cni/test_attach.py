@@ -245,3 +245,12 @@ def test_del_without_a_record_or_the_api_server_deletes_the_cluster_network_when
     kubeconfig.write_text(DEAD_KUBECONFIG)
     attach.delete(CTX, fake.request("DEL", "c1", args=POD_ARGS, kubeconfig=str(kubeconfig)))
     assert [(c["command"], c["containerID"]) for c in fake.calls()] == [("DEL", "c1")]
+
+
+def test_del_over_an_unreadable_record_deletes_from_the_plan_and_removes_the_file(fake: Fake) -> None:
+    path = cache.record_path(fake.cache_dir, "c1", "eth0")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    attach.delete(CTX, fake.request("DEL", "c1", args=POD_ARGS))
+    assert not path.exists()
+    assert [c["command"] for c in fake.calls()] == ["DEL"]
