@@ -243,17 +243,20 @@ def test_a_macvlan_with_a_missing_master_fails_add_leaves_nothing_and_del_succee
     assert ns.links() == {} and node.reservations() == [] and node.cache_records() == []
 
 
-def test_a_second_add_of_a_live_container_is_refused_and_the_attachment_stays_intact(node: Node) -> None:
+@pytest.mark.parametrize("where", [pytest.param("same", id="same-netns"), pytest.param("other", id="other-netns")])
+def test_a_second_add_of_a_live_container_is_refused_and_the_attachment_stays_intact(node: Node, where: str) -> None:
     master = node.make_master()
     macvlan(node, "twice", master, "10.174.0.0/24")
     pod = node.pod("p-twice", {NETWORKS: "twice"})
     ns = node.make_netns()
     assert node.run("ADD", container_id="c-twice", netns=ns, pod=pod).rc == 0
     links, leases, records = ns.links(), node.reservations(), node.cache_records()
+    second_ns = ns if where == "same" else node.make_netns()
 
-    again = node.run("ADD", container_id="c-twice", netns=ns, pod=pod)
+    again = node.run("ADD", container_id="c-twice", netns=second_ns, pod=pod)
 
     assert again.rc != 0 and again.out["code"] == 109, again.out
+    assert second_ns is ns or second_ns.links() == {}
     assert again.out["msg"] == "container c-twice interface eth0 already has an attachment"
     assert ns.links() == links and sorted(links) == ["eth0", "net1"]
     assert node.reservations() == leases and len(leases) == 2
