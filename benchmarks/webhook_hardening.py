@@ -275,16 +275,25 @@ async def slow_loris(port: int, count: int, limit_s: float, pid: int) -> dict[st
         closed_at.append(time.monotonic() - t0)
         writer.transport.abort()
 
+    def healthz() -> float:
+        """A new TLS connection and one GET /healthz, as a kubelet probe does; inf when refused."""
+        start = time.monotonic()
+        try:
+            client = RawClient(port)
+            try:
+                status, _ = client.get("/healthz")
+            finally:
+                client.close()
+        except OSError:
+            return float("inf")
+        return time.monotonic() - start if status == 200 else float("inf")
+
     async def probe() -> list[float]:
         loop = asyncio.get_running_loop()
         samples: list[float] = []
-        client = await loop.run_in_executor(None, RawClient, port)
         while len(closed_at) < len(opened) and time.monotonic() < t0 + limit_s:
-            start = time.monotonic()
-            status, _ = await loop.run_in_executor(None, client.get, "/healthz")
-            samples.append(time.monotonic() - start if status == 200 else float("inf"))
+            samples.append(await loop.run_in_executor(None, healthz))
             await asyncio.sleep(0.2)
-        client.close()
         return samples
 
     tasks = [asyncio.create_task(trickle(r, w)) for r, w in opened]
@@ -298,7 +307,9 @@ async def slow_loris(port: int, count: int, limit_s: float, pid: int) -> dict[st
             "open_seconds": round(opened_s, 1), "reaped": reaped,
             "first_reaped_s": round(min(closed_at), 1) if closed_at else None,
             "all_reaped_s": round(max(closed_at), 1) if reaped == len(opened) and closed_at else None,
-            "healthz_p50_ms_during": percentile(health, 0.5), "healthz_max_ms_during": percentile(health, 1.0),
+            "healthz_probes_during": len(health), "healthz_refused_during": sum(1 for h in health if h == float("inf")),
+            "healthz_p50_ms_during": round(percentile(health, 0.5), 1),
+            "healthz_max_ms_during": round(percentile(health, 1.0), 1),
             "rss_mib_before": round(rss_before, 1), "rss_mib_with_connections": round(rss_during, 1),
             "rss_mib_after": round(rss_mib(pid), 1)}
 

@@ -3,9 +3,10 @@
 uvicorn bounds only the idle time between requests (keep-alive). A client that connects and then sends its
 request headers or body a byte at a time (slow loris) would hold a connection, its TLS state and its buffers
 forever. Here every request must arrive within a deadline (headers, then body), the header block has a size
-limit, and connections beyond a cap are closed at once, so such clients are reaped and cannot crowd out the API
-server and the kubelet's probes. (A client that never finishes the TLS handshake is dropped by the event loop
-after its 60 s handshake timeout, before it counts here.)
+limit, and past a cap on connections a new one makes room by closing the one that has waited longest for a
+request, so such clients are reaped and cannot crowd out the API server and the kubelet's probes. (A client
+that never finishes the TLS handshake is dropped by the event loop after its 60 s handshake timeout, before it
+counts here.)
 """
 
 from __future__ import annotations
@@ -31,15 +32,23 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     max_connections: int = 1000
 
     _deadline: asyncio.TimerHandle | None = None
+    _phase: str | None = None  # what the deadline waits for: "headers", "body", or None (nothing being read)
+    _since: float = 0.0  # loop time the current phase began
     _header_bytes: int = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
-            logger.debug("closed a connection over the limit of %d", self.max_connections,
-                         extra={"client": _peer(self.client)})
-            transport.abort()
-            return
+            # Make room by closing the connection that has waited longest for a request (a slow or idle client),
+            # so the API server and the kubelet's probes still get in while slow clients fill the cap.
+            victim = self._least_useful()
+            logger.debug("over the limit of %d connections: closed %s", self.max_connections,
+                         "the oldest idle one" if victim is not None else "the new one",
+                         extra={"client": _peer((victim or self).client)})
+            if victim is None:
+                transport.abort()
+                return
+            victim.transport.abort()
         self._arm(self.header_timeout, "headers")  # a connection that never sends a request is reaped too
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -68,6 +77,19 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._disarm()  # the whole request is in; the app's own work is not a read
         super().on_message_complete()
 
+    def _least_useful(self) -> BoundedHttpProtocol | None:
+        """The open connection, other than this one, that has waited longest for its next request's headers (or,
+        failing that, sits idle between keep-alive requests); None when every other one is mid-request."""
+        waiting: list[tuple[int, float, BoundedHttpProtocol]] = []
+        for conn in self.connections:
+            if conn is self or not isinstance(conn, BoundedHttpProtocol) or conn.transport.is_closing():
+                continue
+            if conn._phase == "headers":
+                waiting.append((0, conn._since, conn))
+            elif conn.timeout_keep_alive_task is not None:
+                waiting.append((1, conn._since, conn))
+        return min(waiting, key=lambda entry: entry[:2])[2] if waiting else None
+
     def _count_header_bytes(self, size: int) -> None:
         self._header_bytes += size
         if self._header_bytes > self.max_header_bytes:
@@ -77,14 +99,19 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def _arm(self, seconds: float, phase: str) -> None:
         self._disarm()
         self._deadline = self.loop.call_later(seconds, self._expire, phase)
+        self._phase = phase
+        self._since = self.loop.time()
 
     def _disarm(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        self._phase = None
+        self._since = self.loop.time()
 
     def _expire(self, phase: str) -> None:
         self._deadline = None
+        self._phase = None
         if self.transport is not None and not self.transport.is_closing():
             logger.debug("closed a connection that did not send its request %s in time", phase,
                          extra={"client": _peer(self.client)})

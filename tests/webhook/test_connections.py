@@ -122,17 +122,36 @@ def test_oversized_headers_get_400_and_close(server: ThreadedServer) -> None:
     sock.close()
 
 
-def test_connections_over_the_cap_are_closed_and_the_cap_frees_up(server: ThreadedServer) -> None:
-    held = [server.client() for _ in range(QuickProtocol.max_connections)]
-    for client in held:  # each one counted: it has been served over its own connection
-        assert client.request("GET", "/healthz").status == 200
-    extra = server.client()
-    with pytest.raises((ConnectionError, ssl.SSLError, OSError)):
-        extra.request("GET", "/healthz")
-    extra.close()
-    for client in held:
-        client.close()
-    assert eventually(lambda: healthz_ok(server), timeout=10.0)
+def test_over_the_cap_a_new_connection_closes_the_one_waiting_longest_for_a_request(
+        server: ThreadedServer) -> None:
+    waiting = []
+    for _ in range(QuickProtocol.max_connections):
+        sock = tls(server)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # a request that never finishes its headers
+        waiting.append(sock)
+        time.sleep(0.01)  # a distinct wait for each, oldest first
+    assert healthz_ok(server)  # the new connection is served ...
+    assert closed_by_server(waiting[0])  # ... in place of the one that waited longest
+    for sock in waiting:
+        sock.close()
+
+
+class PatientProtocol(QuickProtocol):
+    body_timeout = 30.0
+
+
+def test_over_the_cap_with_every_connection_mid_request_the_new_one_is_refused(certs: Certs) -> None:
+    app = create_app(catalog=StaticCatalog(MemoryCatalog.from_directory(NADS)), policy=Policy())
+    with ThreadedServer(app, certs=certs, protocol=PatientProtocol) as server:
+        busy = []
+        for _ in range(PatientProtocol.max_connections):
+            sock = tls(server)
+            sock.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")  # mid-body
+            busy.append(sock)
+        assert eventually(lambda: not healthz_ok(server), timeout=10.0)  # refused: nobody to make room
+        for sock in busy:
+            sock.close()
+        assert eventually(lambda: healthz_ok(server), timeout=10.0)
 
 
 class BlockingCatalog:
