@@ -24,6 +24,7 @@ from starlette.responses import Response
 from webhook.admission import Admission, admit
 from webhook.catalog import MemoryCatalog, NadCatalog
 from webhook.metrics import CatalogState, Metrics
+from webhook.podindex import NO_PODS, PodLookup
 from webhook.policy import Policy
 from webhook.printable import clipped, printable
 from webhook.review import (
@@ -58,6 +59,17 @@ class CatalogSource(Protocol):
     def stop(self) -> None: ...
 
 
+class PodFeed(Protocol):
+    """Where the app takes the other pods from (the cluster-wide rules): an index kept by a background watch."""
+
+    @property
+    def index(self) -> PodLookup: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class StaticCatalog:
     """A catalog that never changes (NAD manifests read at start); ready at once."""
 
@@ -78,26 +90,32 @@ class StaticCatalog:
         return None
 
 
-def create_app(*, catalog: CatalogSource, policy: Policy, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The FastAPI app; starts the catalog source on startup and stops it on shutdown."""
+def create_app(*, catalog: CatalogSource, policy: Policy, max_body_bytes: int = MAX_BODY_BYTES,
+               pods: PodFeed | None = None) -> FastAPI:
+    """The FastAPI app; starts the catalog source (and the pod feed) on startup and stops them on shutdown."""
     metrics = Metrics(catalog.state)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         catalog.start()
+        if pods is not None:
+            pods.start()
         # Everything built so far lives as long as the process: keep it out of the collector's scans, which
         # otherwise show up as multi-millisecond pauses in the admission latency tail.
         gc.freeze()
         try:
             yield
         finally:
+            if pods is not None:
+                pods.stop()
             catalog.stop()
 
     # Our own Prometheus metrics; no OpenTelemetry work on the hot path even if a global provider is set.
     app = FastAPI(title="netweave admission", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.metrics = metrics
-    handler = _Handler(catalog=catalog, policy=policy, metrics=metrics, max_body_bytes=max_body_bytes)
+    handler = _Handler(catalog=catalog, policy=policy, metrics=metrics, max_body_bytes=max_body_bytes,
+                       pods=pods.index if pods is not None else NO_PODS)
 
     async def mutate(request: Request) -> Response:
         return await handler.review(request, "mutate")
@@ -135,8 +153,10 @@ class _Handler:
     """Reads the body on the event loop; decodes, decides and encodes in a small thread pool, so that one large or
     slow review never holds up /healthz or the other admissions (the loop only moves bytes)."""
 
-    def __init__(self, *, catalog: CatalogSource, policy: Policy, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, *, catalog: CatalogSource, policy: Policy, metrics: Metrics, max_body_bytes: int,
+                 pods: PodLookup = NO_PODS) -> None:
         self._catalog = catalog
+        self._pods = pods
         self._policy = policy
         self._metrics = metrics
         self._max = max_body_bytes
@@ -179,7 +199,7 @@ class _Handler:
     def _admit(self, review: Review, endpoint: Endpoint) -> Admission:
         try:
             return admit(review, catalog=self._catalog.snapshot(), policy=self._policy,
-                         mutate=endpoint == "mutate")
+                         mutate=endpoint == "mutate", pods=self._pods)
         except Exception:
             # A bug of ours must not pass a pod unchecked: deny, as failurePolicy: Fail would.
             logger.exception("admission failed", extra=_review_fields(review))

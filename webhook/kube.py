@@ -4,6 +4,9 @@ A background thread lists (paged), then watches from the list's resourceVersion 
 the last resourceVersion when a watch ends, relists on 410 Gone, and relists with exponential backoff on any
 other error. Every change swaps in a new immutable `MemoryCatalog`; admission reads `snapshot()` and never calls the
 API. Ready (`state().synced`) once the first list has been applied.
+
+`PodWatch` is the same reflector over pods (one watch, all namespaces), kept as a `PodIndex` of the multi-network
+pods only, for the cluster-wide rules.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from cni.spec import parse_nad
 from webhook.catalog import MemoryCatalog
 from webhook.metrics import CatalogState
+from webhook.podindex import DEFAULT_MAX_PODS, PodEntry, PodIndex, pod_entry, pod_key
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +76,13 @@ def api_client_factory(kubeconfig: Path | None) -> ApiClientFactory:
 
 
 class ClusterCatalog:
-    """A NAD catalog source kept in sync with the cluster by a background list + watch thread."""
+    """A NAD catalog source kept in sync with the cluster by a background list + watch thread.
+
+    The reflector (list, watch, resume, relist, backoff) is this class; what is listed and how objects are kept
+    are the hooks `_list_page`, `_open_watch`, `_parse`, `_install`, `_upsert`, `_delete` and `_size`.
+    """
+
+    what = "NAD catalog"
 
     def __init__(self, client_factory: ApiClientFactory, *, page_size: int = 500, watch_timeout: int = 300,
                  backoff: Backoff | None = None, min_watch_seconds: float = 1.0,
@@ -98,7 +108,7 @@ class ClusterCatalog:
         return self._snapshot
 
     def state(self) -> CatalogState:
-        return CatalogState(size=len(self._snapshot), synced=self._synced.is_set(), last_sync=self._last_sync)
+        return CatalogState(size=self._size(), synced=self._synced.is_set(), last_sync=self._last_sync)
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
@@ -108,7 +118,7 @@ class ClusterCatalog:
         if self._thread is not None:
             return
         self._stopping.clear()
-        self._thread = threading.Thread(target=self.run, name="nad-catalog", daemon=True)
+        self._thread = threading.Thread(target=self.run, name=self.what.replace(" ", "-"), daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -134,7 +144,7 @@ class ClusterCatalog:
                 quick_empty = events == 0 and seconds < self._min_watch_seconds
                 failures = failures + 1 if quick_empty else 0
             except WatchExpired as err:
-                logger.info("NAD watch expired (%s); relisting", err)
+                logger.info("%s watch expired (%s); relisting", self.what, err)
                 rv = None
                 expired += 1
                 failures = expired - 1
@@ -143,9 +153,9 @@ class ClusterCatalog:
                     break
                 failures += 1
                 rv = None
-                logger.warning("NAD catalog sync failed; relisting in %.1fs: %s",
+                logger.warning("%s sync failed; relisting in %.1fs: %s", self.what,
                                self._backoff.delay(failures), _describe(err),
-                               extra={"failures": failures, "nads": len(self._snapshot)})
+                               extra={"failures": failures, "objects": self._size()})
             self._stopping.wait(self._backoff.delay(failures))
 
     # -- one list, one watch -----------------------------------------------------------------------------------
@@ -156,41 +166,68 @@ class ClusterCatalog:
             self._api = client.CustomObjectsApi(self._factory())
         return self._api
 
+    # -- what is listed and kept (overridden by PodWatch) -----------------------------------------------------------
+    def _list_page(self, token: str | None) -> Mapping[str, Any]:
+        return dict(self._custom().list_cluster_custom_object(
+            GROUP, VERSION, PLURAL, limit=self._page_size, _continue=token,
+            _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT)))
+
+    def _open_watch(self, rv: str) -> Any:
+        return self._custom().list_cluster_custom_object(
+            GROUP, VERSION, PLURAL, watch=True, resource_version=rv, allow_watch_bookmarks=True,
+            timeout_seconds=self._watch_timeout, _preload_content=False,
+            _request_timeout=(CONNECT_TIMEOUT, self._watch_timeout + 30))
+
+    def _parse(self, obj: Mapping[str, Any]) -> Any:
+        """What is kept of one listed object (None: nothing)."""
+        return parse_nad(obj)
+
+    def _install(self, parsed: list[Any]) -> None:
+        self._snapshot = MemoryCatalog(parsed)
+
+    def _upsert(self, obj: Mapping[str, Any]) -> None:
+        self._snapshot = self._snapshot.with_nad(parse_nad(obj))
+
+    def _delete(self, namespace: str, name: str) -> None:
+        self._snapshot = self._snapshot.without(namespace, name)
+
+    def _size(self) -> int:
+        return len(self._snapshot)
+
+    # -- the reflector ---------------------------------------------------------------------------------------------
     def relist(self) -> str:
-        """List every NAD (paged) and swap in a fresh snapshot; returns the list's resourceVersion."""
+        """List every object (paged) and swap in a fresh state; returns the list's resourceVersion."""
         from kubernetes.client.exceptions import ApiException
 
-        items: list[Mapping[str, Any]] = []
+        parsed: list[Any] = []  # parsed page by page: only what is kept stays in memory
         token: str | None = None
         rv = ""
         while True:
             try:
-                page = self._custom().list_cluster_custom_object(
-                    GROUP, VERSION, PLURAL, limit=self._page_size, _continue=token,
-                    _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
+                page = self._list_page(token)
             except ApiException as err:
                 if err.status == HTTP_GONE:  # the continue token expired: start over
                     raise WatchExpired("list continue token expired") from err
                 raise
-            items.extend(page.get("items") or [])
+            for obj in page.get("items") or []:
+                kept = self._parse(obj) if _named(obj) else None
+                if kept is not None:
+                    parsed.append(kept)
             metadata = page.get("metadata") or {}
             rv = rv or str(metadata.get("resourceVersion") or "")
             token = metadata.get("continue") or None
             if token is None:
                 break
-        self._snapshot = MemoryCatalog(parse_nad(obj) for obj in items if _named(obj))
+        self._install(parsed)
         self._mark_synced()
         self.lists += 1
-        logger.info("NAD catalog listed", extra={"nads": len(self._snapshot), "resource_version": rv})
+        logger.info("%s listed", self.what, extra={"objects": self._size(), "resource_version": rv})
         return rv
 
     def watch(self, rv: str) -> tuple[str, int, float]:
         """Apply watch events from ``rv`` until the stream ends; returns (last rv, events, seconds)."""
         started = time.monotonic()
-        response = self._custom().list_cluster_custom_object(
-            GROUP, VERSION, PLURAL, watch=True, resource_version=rv, allow_watch_bookmarks=True,
-            timeout_seconds=self._watch_timeout, _preload_content=False,
-            _request_timeout=(CONNECT_TIMEOUT, self._watch_timeout + 30))
+        response = self._open_watch(rv)
         with self._response_lock:
             self._response = response
         if self._stopping.is_set():
@@ -218,11 +255,11 @@ class ClusterCatalog:
         assert isinstance(metadata, Mapping)
         new_rv = str(metadata.get("resourceVersion") or rv)
         if kind in ("ADDED", "MODIFIED") and _named(obj):
-            self._snapshot = self._snapshot.with_nad(parse_nad(obj))
+            self._upsert(obj)
         elif kind == "DELETED" and _named(obj):
-            self._snapshot = self._snapshot.without(str(metadata.get("namespace") or "default"), str(metadata["name"]))
+            self._delete(str(metadata.get("namespace") or "default"), str(metadata["name"]))
         elif kind != "BOOKMARK":
-            logger.warning("ignored a NAD watch event of type %r", kind)
+            logger.warning("ignored a %s watch event of type %r", self.what, kind)
             return new_rv
         self._mark_synced()
         return new_rv
@@ -230,6 +267,59 @@ class ClusterCatalog:
     def _mark_synced(self) -> None:
         self._last_sync = self._clock()
         self._synced.set()
+
+
+class PodWatch(ClusterCatalog):
+    """The pods of all namespaces, list + watch like the NAD catalog, kept as a bounded PodIndex of the pods that
+    carry network annotations (namespace, NADs, static IPs); admission reads `index` (never the API)."""
+
+    what = "pod index"
+
+    def __init__(self, client_factory: ApiClientFactory, *, max_pods: int = DEFAULT_MAX_PODS,
+                 system_namespace: str = "kube-system", **kwargs: Any) -> None:
+        super().__init__(client_factory, **kwargs)
+        self.index = PodIndex(max_pods=max_pods)
+        self._system_namespace = system_namespace
+        self._core_api: Any = None
+
+    def _core(self) -> Any:
+        from kubernetes import client
+
+        if self._core_api is None:
+            self._core_api = client.CoreV1Api(self._factory())
+        return self._core_api
+
+    def _list_page(self, token: str | None) -> Mapping[str, Any]:
+        # Raw JSON, not the client's models: 50,000 V1Pod objects would cost seconds and hundreds of MB.
+        response = self._core().list_pod_for_all_namespaces(
+            limit=self._page_size, _continue=token, _preload_content=False,
+            _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
+        page: Mapping[str, Any] = json.loads(response.data)
+        return page
+
+    def _open_watch(self, rv: str) -> Any:
+        return self._core().list_pod_for_all_namespaces(
+            watch=True, resource_version=rv, allow_watch_bookmarks=True, timeout_seconds=self._watch_timeout,
+            _preload_content=False, _request_timeout=(CONNECT_TIMEOUT, self._watch_timeout + 30))
+
+    def _parse(self, obj: Mapping[str, Any]) -> tuple[str, PodEntry] | None:
+        entry = pod_entry(obj, system_namespace=self._system_namespace)
+        return (pod_key(obj), entry) if entry is not None else None
+
+    def _install(self, parsed: list[Any]) -> None:
+        self.index.replace_all(parsed)
+        if not self.index.complete:
+            logger.warning("pod index full: %d multi-network pods not indexed", self.index.dropped,
+                           extra={"pods": len(self.index)})
+
+    def _upsert(self, obj: Mapping[str, Any]) -> None:
+        self.index.put(pod_key(obj), pod_entry(obj, system_namespace=self._system_namespace))
+
+    def _delete(self, namespace: str, name: str) -> None:
+        self.index.put(pod_key({"metadata": {"namespace": namespace, "name": name}}), None)
+
+    def _size(self) -> int:
+        return len(self.index)
 
 
 def _lines(response: Any) -> Iterator[bytes]:

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from webhook.app import CatalogSource, StaticCatalog, create_app
 from webhook.catalog import CatalogError, MemoryCatalog
 from webhook.connections import BoundedHttpProtocol
-from webhook.kube import ClusterCatalog, api_client_factory
+from webhook.kube import ClusterCatalog, PodWatch, api_client_factory
 from webhook.logs import logging_config
 from webhook.policy import Policy, PolicyError
 from webhook.settings import CLUSTER, Settings, SettingsError
@@ -117,6 +117,15 @@ def catalog_source(settings: Settings) -> CatalogSource:
     return StaticCatalog(static_catalog(settings))
 
 
+def pod_feed(settings: Settings, policy: Policy) -> PodWatch | None:
+    """With the cluster catalog, one watch of all pods feeds the cluster-wide rules (static-ip-conflict,
+    network-in-use); from manifests there is no cluster to watch."""
+    if not settings.cluster_catalog:
+        return None
+    return PodWatch(api_client_factory(settings.kubeconfig), page_size=settings.list_page_size,
+                    watch_timeout=settings.watch_timeout_seconds, system_namespace=policy.system_namespace)
+
+
 def static_catalog(settings: Settings) -> MemoryCatalog:
     if not settings.catalog:
         logger.warning("no NAD catalog: every network a pod names is reported as not found; "
@@ -132,7 +141,8 @@ def build_app(settings: Settings) -> FastAPI:
     logger.info("admission app ready to start",
                 extra={"catalog": settings.catalog, "nads": source.state().size,
                        "policy": str(settings.config) if settings.config.is_file() else "defaults"})
-    return create_app(catalog=source, policy=policy, max_body_bytes=settings.max_body_bytes)
+    return create_app(catalog=source, policy=policy, max_body_bytes=settings.max_body_bytes,
+                      pods=pod_feed(settings, policy))
 
 
 def app_from_env() -> FastAPI:

@@ -184,6 +184,11 @@ def _pod_status_update(request: dict[str, Any]) -> dict[str, Any]:
     return {**request, "operation": "UPDATE", "subResource": "status"}
 
 
+def _deleted(request: dict[str, Any]) -> dict[str, Any]:
+    """A DELETE as the API server sends it: object null, the deleted object in oldObject."""
+    return {**request, "operation": "DELETE", "object": None, "oldObject": request["object"]}
+
+
 @pytest.mark.parametrize(
     ("fixture", "change", "expected"),
     [
@@ -199,6 +204,8 @@ def _pod_status_update(request: dict[str, Any]) -> dict[str, Any]:
         pytest.param("014", lambda r: _update(r, None, None), NONE, id="plain-pod-update-not-sent"),
         pytest.param("008", _pod_in_system_namespace, NONE, id="own-namespace-skipped"),
         pytest.param("008", _pod_status_update, NONE, id="status-subresource-skipped"),
+        pytest.param("001", _deleted, NAD, id="nad-delete-network-in-use"),
+        pytest.param("008", _deleted, NONE, id="pod-delete-not-sent"),
     ],
 )
 def test_changed_requests(fixture: str, change: Any, expected: tuple[str, ...]) -> None:

@@ -95,8 +95,11 @@ def test_webhook_calls_the_service_on_its_path(name: str, path: str) -> None:
 
 @pytest.mark.parametrize(("kind", "name"), [pytest.param(k, n, id=n) for k, n in WEBHOOK_NAMES])
 def test_webhook_operations(kind: str, name: str) -> None:
-    """Validation sees CREATE and UPDATE; mutation only CREATE (an UPDATE is judged, never rewritten)."""
+    """Validation sees CREATE and UPDATE; mutation only CREATE (an UPDATE is judged, never rewritten); NADs also
+    DELETE (network-in-use)."""
     expected = ["CREATE"] if kind.startswith("Mutating") else ["CREATE", "UPDATE"]
+    if name == "network-attachment-definitions.netweave.io":
+        expected = ["CREATE", "UPDATE", "DELETE"]
     for rule in _webhook(name)["rules"]:
         assert rule["operations"] == expected
         assert rule["scope"] == "Namespaced"
@@ -184,10 +187,11 @@ def test_no_ca_bundle_in_the_base() -> None:
     assert all("caBundle" not in webhook["clientConfig"] for _, webhook in _webhooks())
 
 
-def test_webhook_role_is_list_and_watch_on_nads_only() -> None:
+def test_webhook_role_is_list_and_watch_on_nads_and_pods_only() -> None:
     role = find(_objects(), "ClusterRole", "netweave-webhook")
     assert role["rules"] == [
-        {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["network-attachment-definitions"], "verbs": ["list", "watch"]}
+        {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["network-attachment-definitions"], "verbs": ["list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
     ]
 
 
