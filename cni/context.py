@@ -61,7 +61,10 @@ def launch_argv(argv: Sequence[str], *, root: str | None, setpriv: str | None, c
     setpriv (util-linux) sets PR_SET_PDEATHSIG=SIGKILL and chroot (coreutils) does chroot("root") + chdir("/"),
     each then exec'ing the next, so the plugin keeps their pid (and its process group). Not a Python preexec_fn:
     that runs Python between fork and exec in a threaded daemon (unsafe) and forces a full fork of a large
-    process instead of vfork (measured: +4 ms per delegate, against +1.3 ms for the two small execs).
+    process instead of vfork (measured: +4.4 ms per delegate, against +1.8 ms for the two small execs; see
+    benchmarks/RESULTS.md). The signal fires when the *thread* that started the child ends: the daemon's worker
+    threads outlive every delegate they wait for. Grandchildren (IPAM plugins) are not covered; in the DaemonSet
+    the daemon is PID 1 of its PID namespace, and the kernel kills them all when it dies.
     """
     if root and not chroot:
         raise CniError(errors.DELEGATE_FAILED, f"cannot run {argv[0]} under {root}: no chroot command in PATH")
