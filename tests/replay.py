@@ -31,7 +31,8 @@ What it serves (paths as the real API server; JSON bodies; errors are the captur
 - ``PATCH /api/v1/namespaces/{ns}/pods/{name}/status`` (merge-patch or strategic-merge JSON): applies the patch
   as a JSON merge patch, bumps resourceVersion, 200 with the pod; 409 (captured Conflict body) when the patch
   carries a stale ``metadata.resourceVersion`` or after ``conflict_next_status_patch()``; 404 if no pod.
-- ``POST /api/v1/namespaces/{ns}/events``: 201 with the event as stored (name from generateName, uid, rv).
+- ``POST /api/v1/namespaces/{ns}/events``: 201 with the event as stored (name from generateName, uid, rv);
+  ``GET /api/v1/[namespaces/{ns}/]events`` lists them (``fieldSelector``, e.g. ``involvedObject.name=X``).
 - Anything else: 404 ``the server could not find the requested resource``.
 
 Initial store: the 7 NADs of ``list-nads-all.json`` (resourceVersion 354) and the pod ``default/busybox3`` of
@@ -506,6 +507,16 @@ class ReplayServer:
             self._state.events.append(copy.deepcopy(event))
         return 201, event
 
+    def _list_events(self, namespace: str | None, query: Mapping[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """The POSTed events (an EventList, creation order), filtered by namespace and fieldSelector."""
+        selector = _field_selector(query)
+        with self._lock:
+            items = [copy.deepcopy(e) for e in self._state.events
+                     if (namespace is None or e["metadata"]["namespace"] == namespace) and _fields_match(e, selector)]
+            rv = self._state.rv
+        return 200, {"kind": "EventList", "apiVersion": "v1", "metadata": {"resourceVersion": str(rv)},
+                     "items": items}
+
     def _route(self, method: str, path: str, query: Mapping[str, list[str]],
                body: bytes) -> tuple[int, dict[str, Any]] | Iterator[bytes]:
         parts = [p for p in path.split("/") if p]
@@ -520,6 +531,8 @@ class ReplayServer:
                 namespace, rest = rest[1], rest[2:]
             if rest and rest[0] == "events" and method == "POST" and namespace and len(rest) == 1:
                 return self._create_event(namespace, body)
+            if rest == ["events"] and method == "GET":
+                return self._list_events(namespace, query)
             if rest and rest[0] == "pods":
                 resource = "pods"
                 name = rest[1] if len(rest) > 1 else None
