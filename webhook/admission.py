@@ -67,7 +67,11 @@ def admit(review: Review, *, catalog: NadCatalog, policy: Policy, mutate: bool,
     if WORKLOAD_GROUPS.get(kind) == group:
         return _workload(review, obj, catalog=catalog, policy=policy)
     if kind == "NetworkAttachmentDefinition" and group == NAD_GROUP:
-        return _from_verdict(evaluate_nad(obj, policy=policy, catalog=catalog), patch=())
+        verdict = evaluate_nad(obj, policy=policy, catalog=catalog)
+        if review.operation == "UPDATE" and _config(obj) != _config(review.old_object):
+            verdict = Verdict((*verdict.findings, *_in_use(review, policy=policy, pods=pods, changed=True)),
+                              suppressed=verdict.suppressed)
+        return _from_verdict(verdict, patch=())
     return Admission(ALLOW)
 
 
@@ -133,13 +137,21 @@ def _workload(review: Review, obj: Mapping[str, Any], *, catalog: NadCatalog, po
 
 def _nad_delete(review: Review, *, policy: Policy, pods: PodLookup) -> Admission:
     """A NAD that running pods use: the policy's level of network-in-use (warning by default, error denies)."""
+    findings = _in_use(review, policy=policy, pods=pods, changed=False)
+    return _from_verdict(Verdict(findings), patch=()) if findings else Admission(ALLOW)
+
+
+def _in_use(review: Review, *, policy: Policy, pods: PodLookup, changed: bool) -> tuple[Finding, ...]:
     level = policy.level(NETWORK_IN_USE, "warning")
-    issue = None if level == "off" else nad_in_use(review.namespace or "default", review.name, pods)
+    issue = None if level == "off" else nad_in_use(review.namespace or "default", review.name, pods, changed=changed)
     if issue is None:
-        return Admission(ALLOW)
-    finding = Finding(NETWORK_IN_USE, issue.path, issue.message, issue.hint,
-                      "error" if level == "error" else "warning")
-    return _from_verdict(Verdict((finding,)), patch=())
+        return ()
+    return (Finding(NETWORK_IN_USE, issue.path, issue.message, issue.hint, "error" if level == "error" else "warning"),)
+
+
+def _config(obj: Mapping[str, Any] | None) -> Any:
+    spec = obj.get("spec") if obj is not None else None
+    return spec.get("config") if isinstance(spec, Mapping) else None
 
 
 def _from_verdict(verdict: Verdict, *, patch: Sequence[Mapping[str, Any]], checked: bool = True) -> Admission:

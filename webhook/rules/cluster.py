@@ -41,13 +41,19 @@ def network_in_use(ctx: PodContext) -> Iterable[Issue]:
     return ()
 
 
-def nad_in_use(namespace: str, name: str, pods: PodLookup) -> Issue | None:
-    """Deleting a NAD that running pods use: their DEL still works (the node's cache), but a restarted sandbox
-    cannot attach again (multus-cni#199: the maintainers say admission should decide)."""
+def nad_in_use(namespace: str, name: str, pods: PodLookup, *, changed: bool = False) -> Issue | None:
+    """Deleting (or changing the config of) a NAD that running pods use: their DEL still works (the node's cache),
+    but a restarted sandbox cannot attach again, or attaches differently from its siblings (multus-cni#199: the
+    maintainers say admission should decide)."""
     shown, count = pods.users(f"{namespace}/{name}", limit=3)
     if not count:
         return None
     listed = ", ".join(shown) + (f" and {count - len(shown)} more" if count > len(shown) else "")
+    if changed:
+        return Issue("spec.config", f"spec.config of NAD {namespace}/{name} changes while {count} pod(s) use it: "
+                     f"{listed}; they keep the old config until their sandbox restarts",
+                     "create a new NAD and move the pods to it (policy rules.network-in-use: error denies the "
+                     "change)")
     return Issue("metadata.name", f"NAD {namespace}/{name} is used by {count} pod(s): {listed}; a restarted "
                  "pod sandbox could not attach it again",
                  "delete or move those pods first (policy rules.network-in-use: error denies the delete)")

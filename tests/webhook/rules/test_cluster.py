@@ -204,3 +204,35 @@ def test_nad_subnets_overlapping_in_the_namespace(obj: dict[str, Any], message: 
     else:
         (finding,) = verdict.findings
         assert (finding.rule, finding.severity) == ("subnet-overlap", "warning") and message in finding.message
+
+
+def nad_update(config: str | None) -> Any:
+    doc = json.loads((FIXTURES / "admission" / "025-update-networkattachmentdefinition-macvlan-conf.json").read_text())
+    request = doc["request"]
+    request["oldObject"] = copy.deepcopy(request["object"])
+    if config is not None:
+        request["object"]["spec"]["config"] = config
+    else:
+        request["object"]["metadata"]["labels"] = {"team": "b"}
+    return decode_review(json.dumps(doc).encode())
+
+
+NEW_CONFIG = json.dumps({**MACVLAN, "master": "ens224"})
+UPDATES = [
+    pytest.param(NEW_CONFIG, Policy(), True, "warning", id="config-changed-warns"),
+    pytest.param(NEW_CONFIG, Policy.from_mapping({"rules": {"network-in-use": "error"}}, source="t"), False, "error",
+                 id="config-changed-denied-by-policy"),
+    pytest.param(None, Policy.from_mapping({"rules": {"network-in-use": "error"}}, source="t"), True, None,
+                 id="label-only-update"),
+]
+
+
+@pytest.mark.parametrize(("config", "policy", "allowed", "severity"), UPDATES)
+def test_nad_config_change_while_pods_use_it(config: str | None, policy: Policy, allowed: bool,
+                                             severity: str | None) -> None:
+    result = admit(nad_update(config), catalog=CATALOG, policy=policy, mutate=False, pods=USERS)
+    assert result.decision.allowed is allowed
+    found = [(f.rule, f.severity) for f in result.findings if f.rule != "subnet-overlap"]  # ip-192 overlaps it
+    assert found == ([] if severity is None else [("network-in-use", severity)])
+    if severity:
+        assert any("keep the old config until their sandbox restarts" in f.message for f in result.findings)
