@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from kubernetes import client
 from tests.replay import ReplayServer
 from tests.waiting import eventually
 from tests.webhook.rules.conftest import CATALOG
+from tests.webhook.servers import ServeProcess, make_certs
 from webhook.admission import admit
 from webhook.kube import Backoff, PodWatch
 from webhook.policy import Policy
@@ -101,3 +103,30 @@ def test_admission_denies_the_second_pod_naming_the_first(api: ReplayServer) -> 
     free = admit(create_review(static_pod("third", "192.168.1.202/24")), catalog=CATALOG, policy=Policy(),
                  mutate=True, pods=pods.index)
     assert free.decision.allowed is True
+
+
+def review_doc(pod: dict[str, Any], operation: str = "CREATE") -> dict[str, Any]:
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u2", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                        "resource": {"group": "", "version": "v1", "resource": "pods"}, "operation": operation,
+                        "namespace": pod["metadata"]["namespace"], "name": pod["metadata"]["name"], "object": pod,
+                        "userInfo": {"username": "kubernetes-admin"}}}
+
+
+def test_serve_with_the_cluster_catalog_watches_pods_for_static_ips(tmp_path: Path) -> None:
+    """`netweave serve --catalog cluster`: the pod watch runs beside the NAD catalog; a pod created in the
+    cluster after the webhook started takes its address, and the next pod asking for it is denied."""
+    certs = make_certs(tmp_path / "certs")
+    with ReplayServer(watch_hold=30.0) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        with ServeProcess(["--catalog", "cluster", "--kubeconfig", str(kubeconfig)], certs=certs,
+                          log_path=tmp_path / "serve.log") as proc:
+            c = proc.client()
+            second = review_doc(static_pod("second", "192.168.1.200/24"))
+            assert c.post("/validate", second).response["allowed"] is True
+            api.add_pod(static_pod("first", "192.168.1.200/24"))
+            assert eventually(lambda: c.post("/validate", second).response["allowed"] is False, timeout=10.0)
+            message = c.post("/validate", second).response["status"]["message"]
+            assert "by Pod default/first" in message and message.endswith("[static-ip-conflict]")
+            assert api.requests_for("GET", "/api/v1/pods")  # one list + watch of pods, all namespaces
+            c.close()
