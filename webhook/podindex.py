@@ -97,6 +97,15 @@ def pod_entry(pod: Mapping[str, Any], *, namespace: str | None = None,
     return PodEntry(tuple(dict.fromkeys(networks)), tuple(dict.fromkeys(claims)))
 
 
+def _mentions_ips(pod: Mapping[str, Any]) -> bool:
+    metadata = pod.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    if not isinstance(annotations, Mapping):
+        return False
+    return any(isinstance(annotations.get(k), str) and '"ips"' in annotations[k]
+               for k in (NETWORKS_ANNOTATION, DEFAULT_NETWORK_ANNOTATION))
+
+
 class PodIndex:
     """Pods by NAD and static IP; written by one watch thread, read by admission threads."""
 
@@ -170,9 +179,12 @@ class PodIndex:
 
 def index_objects(pods: Iterable[tuple[str, Mapping[str, Any], str | None]], *,
                   system_namespace: str = "kube-system") -> PodIndex:
-    """An index of (key, pod or pod template, namespace): lint's view of "the cluster" across its inputs."""
+    """The static IPs of (key, pod or pod template, namespace): lint's view of "the cluster" across its inputs.
+    Objects whose annotations cannot carry an `ips` field are not parsed (lint's throughput)."""
     index = PodIndex(max_pods=sys.maxsize)
     for key, pod, namespace in pods:
+        if not _mentions_ips(pod):
+            continue
         entry = pod_entry(pod, namespace=namespace, system_namespace=system_namespace)
         if entry is not None:
             index.put(key, entry)

@@ -101,14 +101,14 @@ def calico_secondary(ctx: PodContext) -> Iterator[Issue]:
 
 def kube_ovn_qos_key(ctx: PodContext) -> Iterator[Issue]:
     """`ovn.kubernetes.io/<qos>` on a pod whose Kube-OVN network is a secondary: it shapes only the primary."""
-    providers = [(att, _provider(att)) for att in ctx.attachments if _provider(att) is not None]
+    providers = [(att, p) for att in ctx.attachments if (p := _provider(att)) is not None]
     if not providers:
         return
     for key in kubeovn.QOS_KEYS:
         primary_key = kubeovn.annotation_key(kubeovn.PRIMARY_PROVIDER, key)
         if primary_key not in ctx.annotations:
             continue
-        wanted = [(att, kubeovn.annotation_key(p, key)) for att, p in providers if p is not None]
+        wanted = [(att, kubeovn.annotation_key(p, key)) for att, p in providers]
         if any(k in ctx.annotations for _, k in wanted):
             continue  # the pod sets the secondary's key as well: the primary one is meant for the primary
         names = " or ".join(f'"{k}" (for {att.label})' for att, k in wanted)
