@@ -50,7 +50,7 @@ DENIED = [
     pytest.param({NETWORKS: json.dumps([{"name": "macvlan", "mac": INJECTED_MAC}]),
                   f"{IGNORE}mac-address": "x", f"{IGNORE}static-ip": "x"}, "[mac-address]",
                  id="cni-args-injection-through-a-suppressed-mac"),
-    pytest.param({NETWORKS: ",".join(["macvlan"] * 10_000), f"{IGNORE}network-limit": "x"}, "[network-limit]",
+    pytest.param({NETWORKS: ",".join(["macvlan"] * 7_000), f"{IGNORE}network-limit": "x"}, "[network-limit]",
                  id="limit-lifted-per-object"),
     pytest.param({NETWORKS: ",".join(["macvlan"] * 33)}, "policy allows at most 32", id="no-limit-by-default"),
 ]
