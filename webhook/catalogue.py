@@ -61,6 +61,9 @@ def _pod(annotations: str) -> str:
     return f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  annotations:\n{annotations}"
 
 
+_CALICO_NAD = ("apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: calico-net\n"
+               "  namespace: kube-system\nspec:\n  config: '{\"cniVersion\": \"0.3.1\", \"type\": \"calico\"}'\n---\n")
+
 EXPLANATIONS: Mapping[str, Explanation] = MappingProxyType({
     "annotation-syntax": Explanation(
         why="The node parses `k8s.v1.cni.cncf.io/networks` and `v1.multus-cni.io/default-network` with the same "
@@ -147,8 +150,8 @@ EXPLANATIONS: Mapping[str, Explanation] = MappingProxyType({
         why="`v1.multus-cni.io/default-network` replaces the cluster network on eth0. It must name exactly one "
             "NAD the pod may use, without an interface; an unqualified name resolves in the system namespace "
             "(kube-system), as Multus does.",
-        bad=_pod("    v1.multus-cni.io/default-network: calico-net,ovn-net\n"),
-        fixed=_pod("    v1.multus-cni.io/default-network: kube-system/calico-net\n"),
+        bad=_CALICO_NAD + _pod("    v1.multus-cni.io/default-network: calico-net,ovn-net\n"),
+        fixed=_CALICO_NAD + _pod("    v1.multus-cni.io/default-network: kube-system/calico-net\n"),
         configure="`systemNamespace` in the policy is where unqualified default networks resolve.",
     ),
     "static-ip": Explanation(
@@ -228,12 +231,90 @@ EXPLANATIONS: Mapping[str, Explanation] = MappingProxyType({
         fixed="# NADs lan-a (10.10.0.0/16) and lan-c (10.20.0.0/24)\n"
               + _pod("    k8s.v1.cni.cncf.io/networks: lan-a,lan-c\n"),
     ),
+    "kube-ovn-provider": Explanation(
+        why="Kube-OVN finds the Subnet of an attachment by its provider: `<nad>.<namespace>.ovn` for a `kube-ovn` "
+            "attachment, `<nad>.<namespace>` for Kube-OVN IPAM under another plugin. Any other value matches no "
+            "Subnet and the pod never gets an address (kube-ovn#1055, #2783).",
+        bad="apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: attachnet\n"
+            "  namespace: default\nspec:\n  config: '{\"cniVersion\": \"0.3.0\", \"type\": \"kube-ovn\", "
+            "\"server_socket\": \"/run/openvswitch/kube-ovn-daemon.sock\", \"provider\": \"attachnet.ovn\"}'\n",
+        fixed="apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: attachnet\n"
+              "  namespace: default\nspec:\n  config: '{\"cniVersion\": \"0.3.0\", \"type\": \"kube-ovn\", "
+              "\"server_socket\": \"/run/openvswitch/kube-ovn-daemon.sock\", "
+              "\"provider\": \"attachnet.default.ovn\"}'\n",
+    ),
+    "kube-ovn-qos-key": Explanation(
+        why="Kube-OVN reads QoS per interface from `<provider>.kubernetes.io/<key>`; `ovn.kubernetes.io/<key>` "
+            "shapes only the Kube-OVN primary network. On a pod whose Kube-OVN network is a secondary, the limit "
+            "silently applies to the wrong interface (or none).",
+        bad=_pod("    k8s.v1.cni.cncf.io/networks: default/attachnet\n"
+                 "    ovn.kubernetes.io/ingress_rate: \"3\"\n"),
+        fixed=_pod("    k8s.v1.cni.cncf.io/networks: default/attachnet\n"
+                   "    attachnet.default.ovn.kubernetes.io/ingress_rate: \"3\"\n"),
+    ),
+    "ovn-k-net-attach-def-name": Explanation(
+        why="OVN-Kubernetes matches a secondary network's NAD by `netAttachDefName`, which must be the NAD's own "
+            "`<namespace>/<name>`; a missing or different value (or a network named like OVN-K's default) makes "
+            "ovnkube refuse the NAD, and pods attached to it hang in ContainerCreating.",
+        bad="# NAD default/l2-net\nspec:\n  config: '{\"cniVersion\": \"0.4.0\", \"name\": \"l2-net\", "
+            "\"type\": \"ovn-k8s-cni-overlay\", \"topology\": \"layer2\", "
+            "\"netAttachDefName\": \"l2-net\"}'\n",
+        fixed="# NAD default/l2-net\nspec:\n  config: '{\"cniVersion\": \"0.4.0\", \"name\": \"l2-net\", "
+              "\"type\": \"ovn-k8s-cni-overlay\", \"topology\": \"layer2\", "
+              "\"netAttachDefName\": \"default/l2-net\"}'\n",
+    ),
+    "ovn-k-network-conflict": Explanation(
+        why="Several NADs may name one OVN-Kubernetes network, but they must agree on its settings (topology, "
+            "subnets, MTU, …); when they differ, OVN-K cannot build the network and pods on either NAD hang "
+            "(ovn-kubernetes#3428).",
+        bad="# NAD team-a/l2: {\"name\": \"shared\", \"topology\": \"layer2\", \"subnets\": \"10.10.0.0/16\"}\n"
+            "# NAD team-b/l2: {\"name\": \"shared\", \"topology\": \"layer2\", \"subnets\": \"10.20.0.0/16\"}\n",
+        fixed="# NAD team-a/l2: {\"name\": \"shared\", \"topology\": \"layer2\", \"subnets\": \"10.10.0.0/16\"}\n"
+              "# NAD team-b/l2: {\"name\": \"team-b-l2\", \"topology\": \"layer2\", "
+              "\"subnets\": \"10.20.0.0/16\"}\n",
+    ),
+    "device-resource-missing": Explanation(
+        why="A device-plugin CNI (SR-IOV, host-device with a VF) gets its device from the kubelet through the NAD's "
+            "`k8s.v1.cni.cncf.io/resourceName`; without it the pod requests no device, the plugin has nothing to "
+            "attach, and the pod stays in ContainerCreating.",
+        bad="apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: sriov-net\n"
+            "spec:\n  config: '{\"cniVersion\": \"0.3.1\", \"type\": \"sriov\", \"vlan\": 100}'\n",
+        fixed="apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: sriov-net\n"
+              "  annotations:\n    k8s.v1.cni.cncf.io/resourceName: intel.com/intel_sriov_netdevice\n"
+              "spec:\n  config: '{\"cniVersion\": \"0.3.1\", \"type\": \"sriov\", \"vlan\": 100}'\n",
+    ),
+    "calico-secondary": Explanation(
+        why="Calico expects to own the pod's primary interface: as a secondary it adds its own default route and "
+            "routes, and upstream does not support it (projectcalico/calico#5962). netweave takes the extra default "
+            "route away, but the supported place for Calico is the default network.",
+        bad=_pod("    k8s.v1.cni.cncf.io/networks: '[{\"name\": \"calico-net\", \"namespace\": \"kube-system\", "
+                 "\"interface\": \"eth1\"}]'\n    v1.multus-cni.io/default-network: kube-system/ovn-net\n"),
+        fixed=_pod("    v1.multus-cni.io/default-network: kube-system/calico-net\n"
+                   "    k8s.v1.cni.cncf.io/networks: '[{\"name\": \"ovn-net\", \"namespace\": \"kube-system\", "
+                   "\"interface\": \"eth1\"}]'\n"),
+    ),
+    "static-ip-conflict": Explanation(
+        why="Two pods asking for the same static IP on one network: the second never gets it (its sandbox fails "
+            "in IPAM), or both carry it and traffic goes to either. The webhook checks against the pods it "
+            "watches; lint against the other pods in its inputs.",
+        bad="# pod a: networks '[{\"name\": \"ip-192\", \"ips\": [\"192.168.1.11/24\"]}]'\n"
+            "# pod b: networks '[{\"name\": \"ip-192\", \"ips\": [\"192.168.1.11/24\"]}]'\n",
+        fixed="# pod a: networks '[{\"name\": \"ip-192\", \"ips\": [\"192.168.1.11/24\"]}]'\n"
+              "# pod b: networks '[{\"name\": \"ip-192\", \"ips\": [\"192.168.1.12/24\"]}]'\n",
+    ),
+    "network-in-use": Explanation(
+        why="Deleting (or changing the config of) a NAD that running pods use leaves them attached to a network "
+            "that no longer exists as written: their next sandbox fails, and DEL runs from the node's cache.",
+        bad="kubectl delete net-attach-def macvlan-conf   # pods default/samplepod still use it\n",
+        fixed="kubectl delete pod samplepod && kubectl delete net-attach-def macvlan-conf\n",
+    ),
     "suppression-refused": Explanation(
         why="An `ignore-check.netweave.io/<rule>` annotation is honoured only for a known rule that is not "
             "protected, and only with a reason. Anything else has no effect, and silently ignoring it would let "
             "the author believe the check is off.",
-        bad=_pod("    ignore-check.netweave.io/static-ip: \"\"\n"),
-        fixed=_pod("    ignore-check.netweave.io/subnet-overlap: \"lab network, routes pinned by the app\"\n"),
+        bad=_pod("    k8s.v1.cni.cncf.io/networks: lan-a,lan-b\n    ignore-check.netweave.io/static-ip: \"\"\n"),
+        fixed=_pod("    k8s.v1.cni.cncf.io/networks: lan-a,lan-b\n"
+                   "    ignore-check.netweave.io/subnet-overlap: \"lab network, routes pinned by the app\"\n"),
     ),
     "networks-immutable": Explanation(
         why="The node attaches networks once, at sandbox creation; changing the networks annotations of a running "

@@ -14,11 +14,12 @@ import pytest
 from tests.paths import REPO
 from webhook.catalogue import DOCS_DIR, EXPLANATIONS, catalogue, documents, entry, render_text
 from webhook.explain import run_explain, run_rules
-from webhook.lint import rule_infos
+from webhook.lint import lint, rule_infos
 from webhook.policy import ALWAYS_PROTECTED, SUPPRESSIBLE, known_rule_ids
 from webhook.precheck import PRECHECK_RULES
 from webhook.report import Report, sarif_document
 from webhook.rules import RULES
+from webhook.sources import parse_text
 
 HOW_TO_ADD = ("add an Explanation(why=..., bad=..., fixed=...) for it to EXPLANATIONS in webhook/catalogue.py, then "
               "regenerate the docs: .venv/bin/python -m webhook.catalogue docs/rules")
@@ -118,3 +119,24 @@ def test_the_netweave_command_dispatches_rules_and_explain() -> None:
                                text=True, env=env, check=False, timeout=60)
     assert listed.returncode == 0 and [r["id"] for r in json.loads(listed.stdout)["rules"]] == ALL_IDS
     assert explained.returncode == 0 and explained.stdout.startswith("mac-address (error by default, protected)")
+
+
+# Rules whose examples are whole manifests that need nothing else: the rejected one must trip the rule, the fixed
+# one must not (the other rules' examples assume NADs or other pods that a comment describes).
+SELF_CONTAINED = ["annotation-syntax", "interface-name-invalid", "interface-name-reserved", "interface-name-duplicate",
+                  "default-network-override", "mac-address", "attachment-options", "network-config-invalid",
+                  "network-status-spoof", "suppression-refused", "object-malformed", "kube-ovn-provider",
+                  "device-resource-missing"]
+
+
+def rules_found(manifest: str) -> set[str]:
+    report = lint(parse_text(manifest, file="example.yaml"))
+    assert report.input_errors == ()
+    return {e.rule for e in report.findings}
+
+
+@pytest.mark.parametrize("rule_id", SELF_CONTAINED)
+def test_the_rejected_example_trips_the_rule_and_the_fixed_one_does_not(rule_id: str) -> None:
+    explained = EXPLANATIONS[rule_id]
+    assert rule_id in rules_found(explained.bad)
+    assert rule_id not in rules_found(explained.fixed)
