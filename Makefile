@@ -66,6 +66,7 @@ lint-demo: $(VENV)/.runtime
 bench: setup
 	$(BIN)/python benchmarks/lint_throughput.py
 	$(BIN)/python benchmarks/webhook_load.py
+	$(BIN)/python benchmarks/webhook_hardening.py
 	$(BIN)/python benchmarks/cni_attach.py -n 50
 	$(BIN)/python benchmarks/cni_shim.py
 
