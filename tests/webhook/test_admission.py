@@ -227,3 +227,16 @@ MALFORMED_OBJECTS = [
 def test_malformed_metadata_is_a_clear_denial_not_an_internal_error(doc: dict[str, Any], start: str) -> None:
     (error,) = run(doc).decision.errors
     assert error.startswith(start) and error.endswith("[object-malformed]")
+
+
+def test_a_patch_over_the_limit_is_a_denial_not_a_huge_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import webhook.admission
+
+    doc = raw("009-create-pod-samplepod.json")  # short form: admission would write the canonical JSON back
+    assert run(doc).decision.patch
+    monkeypatch.setattr(webhook.admission, "PATCH_LIMIT_BYTES", 50)
+    decision = run(doc).decision
+    assert (decision.allowed, decision.patch) == (False, ())
+    assert decision.errors[-1].startswith("metadata.annotations: the changes admission would make come to ")
+    assert decision.errors[-1].endswith("-byte limit; request fewer networks or shorter annotation values "
+                                        "[annotation-size]")
