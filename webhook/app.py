@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 Endpoint = Literal["mutate", "validate"]
 JSON = "application/json"
+INTERNAL_ERROR = "netweave could not check this object (internal error; see the webhook's log)"
 # Admission is CPU work under the GIL: more threads would not run it faster, only queue more of it in memory.
 ADMISSION_THREADS = 4
 
@@ -189,7 +190,12 @@ class _Handler:
                            extra={"endpoint": endpoint, "uid": err.uid, "client": client})
             return 400, _dumps(error_body(err.message, err.uid))
         result = self._admit(review, endpoint)
-        payload = _dumps(build_response(review.uid, result.decision))
+        try:
+            payload = _dumps(build_response(review.uid, result.decision))
+        except (TypeError, ValueError):  # a patch value JSON cannot carry: a bug of ours, never a 500
+            logger.exception("could not encode the answer", extra=_review_fields(review))
+            result = Admission(Decision(allowed=False, errors=(INTERNAL_ERROR,)), checked=False)
+            payload = _dumps(build_response(review.uid, result.decision))
         try:
             self._observe(review, endpoint, result, time.perf_counter() - started)
         except Exception:  # metrics and logs must never change the answer
@@ -203,8 +209,7 @@ class _Handler:
         except Exception:
             # A bug of ours must not pass a pod unchecked: deny, as failurePolicy: Fail would.
             logger.exception("admission failed", extra=_review_fields(review))
-            message = "netweave could not check this object (internal error; see the webhook's log)"
-            return Admission(Decision(allowed=False, errors=(message,)), checked=False)
+            return Admission(Decision(allowed=False, errors=(INTERNAL_ERROR,)), checked=False)
 
     async def _body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
