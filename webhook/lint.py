@@ -33,7 +33,7 @@ from webhook.report import (
     render,
 )
 from webhook.rules import RULES
-from webhook.sources import SourceError, SourceObject, Sources, read_paths, without_cyclic_gc
+from webhook.sources import STDIN, SourceError, SourceObject, Sources, read_paths, without_cyclic_gc
 from webhook.workloads import PodTarget, pod_targets
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -61,7 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="a reference to a NAD that no input defines is an error, not a warning")
     parser.add_argument("--nads", action="append", default=[], metavar="DIR",
-                        help="more NetworkAttachmentDefinitions for the catalog (repeatable)")
+                        help="more NetworkAttachmentDefinitions for the catalog (repeatable; - reads stdin)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="add the NADs of the kubeconfig's cluster to the catalog; a NAD missing there is an "
+                             "error (as --strict)")
+    parser.add_argument("--kubeconfig", default=None,
+                        help="with --cluster: kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    parser.add_argument("--context", default=None, help="with --cluster: kubeconfig context (default: current)")
     parser.add_argument("--show-mutations", action="store_true",
                         help="print what admission would change, as JSONPatch")
 
@@ -75,10 +81,17 @@ def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO
     except PolicyError as exc:
         err.write(f"netweave lint: {exc}\n")
         return EXIT_USAGE
+    if STDIN in args.paths and STDIN in args.nads:
+        err.write("netweave lint: stdin can be read once: give - as a PATH or to --nads, not both\n")
+        return EXIT_USAGE
     sources = read_paths(args.paths, stdin=stdin or sys.stdin)
-    extra = read_paths(args.nads)
-    options = Options(policy=policy, strict=args.strict, show_mutations=args.show_mutations)
-    report = lint(sources, options=options, catalog_objects=[o.obj for o in extra.objects])
+    extra = read_paths(args.nads, stdin=stdin or sys.stdin)
+    cluster = cluster_nads(args.kubeconfig, args.context) if args.cluster else []
+    if isinstance(cluster, str):
+        err.write(f"netweave lint: --cluster: {cluster}\n")
+        return EXIT_USAGE
+    options = Options(policy=policy, strict=args.strict or args.cluster, show_mutations=args.show_mutations)
+    report = lint(sources, options=options, catalog_objects=[*cluster, *(o.obj for o in extra.objects)])
     report = replace(report, input_errors=report.input_errors + extra.errors)
     for error in report.input_errors:
         err.write(error.text() + "\n")
@@ -89,6 +102,17 @@ def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO
         if out is sys.stdout:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return exit_code(report, fail_level=args.fail_level)
+
+
+def cluster_nads(kubeconfig: str | None, context: str | None) -> list[Mapping[str, Any]] | str:
+    """Every NAD of the kubeconfig's cluster, or why they cannot be read (imported here: only --cluster needs
+    the kubernetes client)."""
+    from webhook.kubectl import ClusterError, connect
+
+    try:
+        return connect(kubeconfig, context, None, os.environ).nads()
+    except ClusterError as exc:
+        return str(exc)
 
 
 def rule_infos() -> tuple[RuleInfo, ...]:

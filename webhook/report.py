@@ -174,6 +174,9 @@ def json_document(report: Report) -> dict[str, Any]:
             {"file": m.file, "kind": m.kind, "namespace": m.namespace, "name": m.name, "patch": list(m.patch)}
             for m in report.mutations
         ]
+    if report.input_errors:  # files that could not be read: what text output prints on stderr
+        doc["inputErrors"] = [{"file": e.file, "line": e.line, "column": e.column, "message": e.message}
+                              for e in report.input_errors]
     doc["summary"] = {
         "files": report.files,
         "objects": len(report.objects),
