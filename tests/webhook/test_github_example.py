@@ -1,0 +1,40 @@
+"""docs/examples/github-actions.yml: valid workflow YAML whose every `netweave` command the real CLI accepts."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import shlex
+
+import pytest
+import yaml
+
+from tests.paths import REPO
+from webhook.cli import SUBCOMMANDS
+
+WORKFLOW = REPO / "docs" / "examples" / "github-actions.yml"
+
+
+def commands() -> list[list[str]]:
+    doc = yaml.safe_load(WORKFLOW.read_text())
+    runs = [step["run"] for job in doc["jobs"].values() for step in job["steps"] if "run" in step]
+    out = []
+    for run in runs:
+        for part in run.split("|"):
+            words = shlex.split(part.split(">")[0])
+            if words and words[0] == "netweave":
+                out.append(words[1:])
+    return out
+
+
+def test_the_workflow_runs_lint_sarif_and_plan() -> None:
+    used = [(c[0], c[c.index("--format") + 1] if "--format" in c else "text") for c in commands()]
+    assert used == [("lint", "github"), ("lint", "github"), ("lint", "sarif"), ("plan", "text")]
+
+
+@pytest.mark.parametrize("argv", commands(), ids=lambda argv: " ".join(argv))
+def test_every_netweave_command_parses(argv: list[str]) -> None:
+    module_name, add_name, _, _ = SUBCOMMANDS[argv[0]]
+    parser = argparse.ArgumentParser(prog=f"netweave {argv[0]}", exit_on_error=False)
+    getattr(importlib.import_module(module_name), add_name)(parser)
+    parser.parse_args(argv[1:])
