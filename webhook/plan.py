@@ -23,12 +23,12 @@ from cni.spec import IPAddress, Nad, NetConf, parse_netconf
 from cni.spec.routing import FAMILIES, claimed_families
 from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
 from webhook.engine import evaluate_pod
-from webhook.lint import load_policy
+from webhook.lint import cluster_nads, load_policy
 from webhook.patch import apply_mutations
 from webhook.policy import Policy, PolicyError
 from webhook.precheck import precheck
 from webhook.review import denial_message
-from webhook.sources import SourceError, read_paths
+from webhook.sources import STDIN, SourceError, read_paths
 from webhook.workloads import pod_targets
 
 WEBHOOK = "pods.netweave.io"
@@ -224,9 +224,12 @@ def _text(plan: PodPlan) -> str:
                 lines.append(f"  default route IPv{route.family}: none ({route.network} on {route.ifname} has no "
                              f"IPv{route.family} subnet)")
                 continue
-            via = route.gateway or "the gateway in the delegate's result"
-            source = f" ({route.source})" if route.gateway else ""
-            lines.append(f"  default route IPv{route.family}: {route.ifname} ({route.network}) via {via}{source}")
+            if route.gateway is None:
+                lines.append(f"  default route IPv{route.family}: {route.ifname} ({route.network}) via the gateway "
+                             "its delegate returns, if any")
+                continue
+            lines.append(f"  default route IPv{route.family}: {route.ifname} ({route.network}) via {route.gateway} "
+                         f"({route.source})")
         for resource, count, added in plan.devices:
             lines.append(f"  device request: {resource}: {count}{' (added by admission)' if added else ''}")
         for key, value, added in plan.node_selector:
@@ -267,6 +270,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="manifests (files, directories, - for stdin)")
     parser.add_argument("--nads", action="append", default=[], metavar="DIR",
                         help="more NetworkAttachmentDefinitions (repeatable; - reads them from stdin)")
+    parser.add_argument("--cluster", action="store_true", help="add the NADs of the kubeconfig's cluster")
+    parser.add_argument("--kubeconfig", default=None, help="with --cluster (default: $KUBECONFIG, ~/.kube/config)")
+    parser.add_argument("--context", default=None, help="with --cluster: kubeconfig context (default: current)")
     parser.add_argument("--cluster-network", default=None, metavar="FILE|NS/NAME",
                         help="the node's cluster network: a CNI config file, or a NAD in the inputs "
                              "(default: shown as eth0 without its plugins)")
@@ -282,9 +288,16 @@ def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO
     except PolicyError as exc:
         err.write(f"netweave plan: {exc}\n")
         return EXIT_USAGE
+    if STDIN in args.paths and STDIN in args.nads:
+        err.write("netweave plan: stdin can be read once: give - as a PATH or to --nads, not both\n")
+        return EXIT_USAGE
+    cluster_objects = cluster_nads(args.kubeconfig, args.context) if getattr(args, "cluster", False) else []
+    if isinstance(cluster_objects, str):
+        err.write(f"netweave plan: --cluster: {cluster_objects}\n")
+        return EXIT_USAGE
     sources = read_paths(args.paths, stdin=stdin or sys.stdin)
     extra = read_paths(args.nads, stdin=stdin or sys.stdin)
-    objects = [o.obj for o in (*sources.objects, *extra.objects)]
+    objects = [*cluster_objects, *(o.obj for o in (*sources.objects, *extra.objects))]
     errors = [*sources.errors, *extra.errors]
     catalog = MemoryCatalog.from_objects(objects)
     cluster = cluster_network(args.cluster_network, catalog, policy)

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from tests.paths import SEEDS
+from tests.replay import ReplayServer
 from webhook.admission import admit
-from webhook.catalog import MemoryCatalog
+from webhook.catalog import NAD_KIND, MemoryCatalog
+from webhook.lint import Options, lint
 from webhook.plan import UNKNOWN_CLUSTER, cluster_network, plan_sources, run
 from webhook.policy import Policy
 from webhook.review import build_response, decode_review
@@ -154,3 +156,37 @@ def test_text_table() -> None:
 def test_unreadable_input_is_an_input_error_with_exit_2() -> None:
     code, doc = plan_json("/no/such/file.yaml")
     assert code == 2 and doc["pods"] == [] and "/no/such/file.yaml" in doc["inputErrors"][0]["file"]
+
+
+@pytest.mark.parametrize("path", sorted(SEEDS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_seed_is_planned_exactly_when_lint_finds_no_error_and_the_node_agrees(path: Path) -> None:
+    code, doc = plan_json(str(path))
+    # plan needs every NAD's config, so a NAD no input defines denies the pod: lint --strict's view (seed 022).
+    report = lint(read_paths([str(path)]), options=Options(strict=True))
+    denied = {(f.namespace, f.name) for f in report.findings if f.severity == "error" and f.kind != NAD_KIND}
+    for pod in doc["pods"]:
+        assert pod["allowed"] == ((pod["namespace"], pod["name"]) not in denied), pod
+        assert "nodeError" not in pod  # whatever admission allows, the node plans (one semantics)
+        assert bool(pod["interfaces"]) == pod["allowed"]
+    assert code == (0 if all(p["allowed"] for p in doc["pods"]) else 1)
+
+
+def test_plan_with_the_clusters_nads(tmp_path: Path) -> None:
+    parts = Path(seed("012")).read_text().split("\n---")
+    pod = tmp_path / "pod.yaml"
+    pod.write_text("\n---\n".join(part for part in parts if "kind: Pod" in part))
+    with ReplayServer(watch_hold=0.2) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        out, err = io.StringIO(), io.StringIO()
+        args = Namespace(paths=[str(pod)], nads=[], cluster=True, kubeconfig=str(kubeconfig), context=None,
+                         cluster_network=None, config=None, format="json")
+        assert run(args, stdout=out, stderr=err) == 0, err.getvalue()
+    (planned,) = json.loads(out.getvalue())["pods"]
+    assert [i["network"] for i in planned["interfaces"]] == ["cluster-network", "default/macvlan-conf"]
+
+
+def test_stdin_cannot_be_both_the_input_and_the_nads() -> None:
+    err = io.StringIO()
+    args = Namespace(paths=["-"], nads=["-"], cluster_network=None, config=None, format="text")
+    assert run(args, stdin=io.StringIO(""), stdout=io.StringIO(), stderr=err) == 2
+    assert err.getvalue() == "netweave plan: stdin can be read once: give - as a PATH or to --nads, not both\n"
