@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -183,12 +183,17 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
 # --- why ------------------------------------------------------------------------------------------------------
 
 
-def explain_pod(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]], nads: Sequence[Mapping[str, Any]],
-                *, policy: Policy) -> str:
+Listed = Sequence[Mapping[str, Any]] | str  # the objects, or why they could not be listed
+
+
+def explain_pod(pod: Mapping[str, Any], events: Listed, nads: Listed, *, policy: Policy) -> str:
     """Why a pod has no network: its state, the node's and the kubelet's events, and what netweave sees now."""
     meta = pod.get("metadata") or {}
     namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
     lines = [f"Pod {namespace}/{name}: {_state(pod)}"]
+    if isinstance(events, str):
+        lines.append(f"Cannot list the pod's events: {events}")
+        events = ()
     stuck = sorted((e for e in events if e.get("reason") in STUCK_REASONS),
                    key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or
                                      (e.get("metadata") or {}).get("creationTimestamp") or ""))
@@ -199,14 +204,17 @@ def explain_pod(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]], nad
             source = (e.get("source") or {}).get("component") or e.get("reportingComponent") or "?"
             lines.append(f"  {e.get('type', 'Warning')} {e.get('reason')} from {source}{count}: "
                          f"{_one_line(str(e.get('message', '')))}")
-    else:
+    elif not lines[-1].startswith("Cannot list"):
         lines.append("No FailedAddingInterface or FailedCreatePodSandBox events for this pod (events expire after "
                      "an hour by default).")
     annotations = _annotations(pod)
     for key in (DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION):
         if key in annotations:
             lines.append(f"{key}: {_one_line(str(annotations[key]))}")
-    lines += list(_what_netweave_sees(pod, namespace, nads, policy=policy))
+    if isinstance(nads, str):
+        lines.append(f"Cannot list the cluster's NetworkAttachmentDefinitions, so the rules did not run: {nads}")
+    else:
+        lines += list(_what_netweave_sees(pod, namespace, nads, policy=policy))
     return "\n".join(lines) + "\n"
 
 
@@ -231,6 +239,14 @@ def _what_netweave_sees(pod: Mapping[str, Any], namespace: str, nads: Sequence[M
         names = ", ".join(f"{i.ifname} ({i.network})" for i in plan.interfaces)
         yield f"netweave sees no problem now; the node would attach {names}. If the events above are older than " \
               "a NAD change, the kubelet retries the sandbox: wait, or delete the pod."
+
+
+def _listed(read: Callable[[], list[Mapping[str, Any]]]) -> Listed:
+    """A list the explanation can do without (RBAC may forbid events or NADs): the error becomes a line."""
+    try:
+        return read()
+    except ClusterError as err:
+        return str(err)
 
 
 def _state(pod: Mapping[str, Any]) -> str:
@@ -297,7 +313,8 @@ def _run(args: argparse.Namespace, cluster: Cluster, policy: Policy, stdin: Text
         return EXIT_OK
     if args.command == "why":
         pod = cluster.pod(cluster.namespace, args.pod)
-        out.write(explain_pod(pod, cluster.events_of(cluster.namespace, args.pod), cluster.nads(), policy=policy))
+        events, nads = _listed(lambda: cluster.events_of(cluster.namespace, args.pod)), _listed(cluster.nads)
+        out.write(explain_pod(pod, events, nads, policy=policy))
         return EXIT_OK
     sources = read_paths(args.paths, stdin=stdin)
     nads = cluster.nads()

@@ -222,3 +222,33 @@ def test_kubectl_finds_the_plugin_and_runs_it(kubeconfig: Path) -> None:
                           env=env, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Pod default/busybox3: Pending")
+
+
+def forbidden(resource: str, group: str = "") -> dict[str, Any]:
+    """The API server's 403 for a list RBAC does not allow (metav1.Status, as kube-apiserver writes it)."""
+    qualified = f"{resource}.{group}" if group else resource
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Forbidden",
+            "code": 403, "details": {"kind": resource, **({"group": group} if group else {})},
+            "message": f'{qualified} is forbidden: User "alice" cannot list resource "{resource}" in API group '
+                       f'"{group}" in the namespace "default"'}
+
+
+def test_why_without_rights_to_events_or_nads_says_so_and_still_explains(api: ReplayServer,
+                                                                        kubeconfig: Path) -> None:
+    api.add_pod(pod("stuck", {NETWORKS: "sriov-net"}, phase="Pending", waiting="ContainerCreating"))
+    api.fail_next("GET", "/api/v1/namespaces/default/events", 403, forbidden("events"))
+    api.fail_next("GET", "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions", 403,
+                  forbidden("network-attachment-definitions", "k8s.cni.cncf.io"))
+
+    code, out, err = run("why", "stuck", kubeconfig=kubeconfig)
+
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "Pod default/stuck: Pending (ContainerCreating)",
+        'Cannot list the pod\'s events: events is forbidden: User "alice" cannot list resource "events" in API '
+        'group "" in the namespace "default" (403 Forbidden)',
+        f"{NETWORKS}: sriov-net",
+        "Cannot list the cluster's NetworkAttachmentDefinitions, so the rules did not run: "
+        'network-attachment-definitions.k8s.cni.cncf.io is forbidden: User "alice" cannot list resource '
+        '"network-attachment-definitions" in API group "k8s.cni.cncf.io" in the namespace "default" (403 Forbidden)',
+    ]
