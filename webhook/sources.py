@@ -430,6 +430,9 @@ def find_files(directory: Path) -> list[Path]:
     """YAML/JSON files under `directory`, recursively, sorted; hidden directories (.git, .venv) are skipped."""
     found: list[Path] = []
     for root, dirs, files in os.walk(directory):
+        if "Chart.yaml" in files:  # a Helm chart: read_paths renders it (webhook.charts), its templates are not YAML
+            dirs[:] = []
+            continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / f for f in sorted(files) if f.endswith(SUFFIXES))
     return found
@@ -444,8 +447,12 @@ def read_paths(paths: Sequence[str], *, stdin: TextIO | None = None) -> Sources:
             continue
         path = Path(raw)
         if path.is_dir():
+            from webhook.charts import find_charts, render_chart  # it builds on this module
+
             for file in find_files(path):
                 result += read_file(file)
+            for chart in find_charts(path):
+                result += render_chart(chart)
         elif path.exists():
             result += read_file(path)
         else:
