@@ -1,7 +1,12 @@
-"""A fake node root filesystem: a bare directory tree with a static test plugin and a file only that tree has."""
+"""A fake node root filesystem: a bare directory tree with a static test plugin, a file and a unix socket only that
+tree has."""
 
 import shutil
+import socket
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +14,7 @@ from tests.paths import FIXTURES
 
 PLUGIN_SOURCE = FIXTURES / "hostroot" / "nodename-plugin.c"
 NODENAME_FILE = "var/lib/fakecni/nodename"
+AGENT_SOCKET = "run/fakecni/agent.sock"
 
 
 def build_plugin(out: Path) -> Path:
@@ -43,3 +49,34 @@ def make_fake_root(root: Path, *, bin_dir: Path, nodename: str) -> FakeRoot:
     marker.parent.mkdir(parents=True)
     marker.write_text(nodename + "\n")
     return fake
+
+
+@contextmanager
+def agent(fake: FakeRoot, answer: str) -> Iterator[None]:
+    """A node agent on run/fakecni/agent.sock in the fake root that sends `answer` to every connection."""
+    path = fake.root / AGENT_SOCKET
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(16)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(answer.encode() + b"\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(5)
+        path.unlink()

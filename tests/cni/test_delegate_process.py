@@ -15,7 +15,7 @@ import pytest
 from cni import errors
 from cni.context import host_path, launch_argv, run_subprocess
 from cni.errors import CniError
-from tests.hostroot import make_fake_root
+from tests.hostroot import agent, make_fake_root
 from tests.paths import REPO
 from tests.processes import alive
 from tests.waiting import eventually
@@ -102,7 +102,10 @@ def test_a_delegate_under_a_host_root_sees_that_root(tmp_path: Path) -> None:
     argv = [str(node_bin / "nodename")]
     rooted = run_subprocess(argv, env={"CNI_COMMAND": "ADD"}, stdin=b"{}", timeout=10, root=str(fake.root))
     assert rooted.returncode == 0, rooted.stdout
-    assert json.loads(rooted.stdout)["dns"] == {"domain": "node-7"}
+    assert json.loads(rooted.stdout)["dns"] == {"domain": "node-7", "search": []}
+    with agent(fake, "agent-7"):
+        dialled = run_subprocess(argv, env={"CNI_COMMAND": "ADD"}, stdin=b"{}", timeout=10, root=str(fake.root))
+    assert json.loads(dialled.stdout)["dns"] == {"domain": "node-7", "search": ["agent-7"]}
     # The same binary run in our own root: the node's file is not there.
     ours = run_subprocess([str(fake.inside(node_bin / "nodename"))], env={"CNI_COMMAND": "ADD"}, stdin=b"{}",
                           timeout=10)

@@ -12,7 +12,7 @@ import pytest
 from tests.cni.shims import install_shim
 from tests.e2e.daemon_node import Daemon, run_via_shim
 from tests.e2e.harness import Node, unique
-from tests.hostroot import FakeRoot, make_fake_root
+from tests.hostroot import FakeRoot, agent, make_fake_root
 from tests.replay import ReplayServer
 
 pytestmark = pytest.mark.netns
@@ -43,16 +43,18 @@ def rooted(node: Node, fake_root: FakeRoot) -> Iterator[Path]:
         daemon.stop()
 
 
-def test_delegates_read_the_node_files_under_the_host_root(node: Node, api: ReplayServer, fake_root: FakeRoot,
-                                                           rooted: Path) -> None:
+def test_delegates_read_the_node_files_and_dial_its_sockets_under_the_host_root(
+    node: Node, api: ReplayServer, fake_root: FakeRoot, rooted: Path
+) -> None:
     pod = node.pod(unique("p"))
     ns = node.make_netns()
     time.sleep(0.3)
-    add = run_via_shim(rooted, node, "ADD", container_id="h1", netns=ns, pod=pod)
-    assert add.rc == 0, add.out
-    assert add.out["dns"] == {"domain": fake_root.nodename}
-    assert run_via_shim(rooted, node, "CHECK", container_id="h1", netns=ns, pod=pod).rc == 0
-    assert run_via_shim(rooted, node, "DEL", container_id="h1", netns=ns, pod=pod).rc == 0
+    with agent(fake_root, "agent-on-the-node"):
+        add = run_via_shim(rooted, node, "ADD", container_id="h1", netns=ns, pod=pod)
+        assert add.rc == 0, add.out
+        assert add.out["dns"] == {"domain": fake_root.nodename, "search": ["agent-on-the-node"]}
+        assert run_via_shim(rooted, node, "CHECK", container_id="h1", netns=ns, pod=pod).rc == 0
+        assert run_via_shim(rooted, node, "DEL", container_id="h1", netns=ns, pod=pod).rc == 0
     assert node.cache_records() == []
 
 
