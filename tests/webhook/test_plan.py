@@ -16,7 +16,7 @@ from tests.replay import ReplayServer
 from webhook.admission import admit
 from webhook.catalog import NAD_KIND, MemoryCatalog
 from webhook.lint import Options, lint
-from webhook.plan import UNKNOWN_CLUSTER, cluster_network, plan_sources, run
+from webhook.plan import UNKNOWN_CLUSTER, cluster_network, plan_pod, plan_sources, run
 from webhook.policy import Policy
 from webhook.review import build_response, decode_review
 from webhook.sources import read_paths
@@ -190,3 +190,41 @@ def test_stdin_cannot_be_both_the_input_and_the_nads() -> None:
     args = Namespace(paths=["-"], nads=["-"], cluster_network=None, config=None, format="text")
     assert run(args, stdin=io.StringIO(""), stdout=io.StringIO(), stderr=err) == 2
     assert err.getvalue() == "netweave plan: stdin can be read once: give - as a PATH or to --nads, not both\n"
+
+
+def _e2e_cases() -> list[Any]:
+    """The node e2e table of tests/e2e/test_seed_routes.py (seeds 004-007 and the `default-route: []` cases)."""
+    from tests.e2e import test_seed_routes as e2e
+
+    test = e2e.test_seed_000_dual_cni_pods_get_one_default_route_where_they_ask
+    (table,) = [mark.args[1] for mark in test.pytestmark if mark.name == "parametrize"]
+    return [pytest.param(*case.values, e2e, id=case.id) for case in table]
+
+
+@pytest.mark.parametrize(("default_network", "element", "observed", "e2e"), _e2e_cases())
+def test_plan_names_the_default_route_owner_the_node_e2e_tests_observe(
+        default_network: str, element: dict[str, Any], observed: tuple[str, str], e2e: Any) -> None:
+    # The NADs as the e2e test writes them (host-local IPAM: the OVN network's gateway is in its config); Calico
+    # keeps the seed's calico-ipam, whose pools admission cannot see (169.254.1.1 is Calico's link-local gateway).
+    def nad(name: str, config: dict[str, Any]) -> dict[str, Any]:
+        return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+                "metadata": {"name": name, "namespace": "kube-system"}, "spec": {"config": json.dumps(config)}}
+
+    calico = {"cniVersion": "0.3.1", "name": "calico-net", "plugins": [
+        {"type": "calico-like", "ipam": {"type": "calico-ipam"}}]}
+    ovn = {"cniVersion": "0.4.0", "name": "ovn-kubernetes", "type": "ovn-like", "ipam": {
+        "type": "host-local", "ranges": [[{"subnet": e2e.OVN_SUBNET, "gateway": e2e.OVN_GW}]]}}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default", "annotations": {
+        e2e.DEFAULT_NETWORK: default_network, e2e.NETWORKS: json.dumps([element])}},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    catalog = MemoryCatalog.from_objects([nad("calico-net", calico), nad("ovn-net", ovn)])
+
+    planned = plan_pod(pod, namespace="default", catalog=catalog, policy=Policy(), cluster=UNKNOWN_CLUSTER)
+
+    gateway, ifname = observed
+    assert planned.ok, planned.denial or planned.node_error
+    (route,) = [r for r in planned.default_routes if r.family == 4]
+    assert route.ifname == ifname
+    # A gateway plan knows (default-route, or the NAD's IPAM) is the one the node installs; otherwise it is
+    # Calico's own (169.254.1.1), which only its ADD result carries.
+    assert route.gateway == gateway or (route.gateway, gateway) == (None, e2e.CALICO_GW)
