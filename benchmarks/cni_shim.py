@@ -140,27 +140,33 @@ def add_del_rounds(rounds: int, invoke: Callable[[str, str, Netns], Run], ns: Ne
 
 
 def add_del(rounds: int) -> dict[str, list[float]]:
-    """Same pod, same netns: standalone netweave-cni vs shim + daemon."""
+    """Same pod, same netns: standalone netweave-cni vs shim + daemon, with and without host-rooted delegates."""
+    results: dict[str, list[float]] = {}
     with ReplayServer() as api, tempfile.TemporaryDirectory() as tmp:
         node = Node(Path(tmp), api)
         try:
             pod = pod_with_two_secondaries(node)
             ns = node.make_netns()
-            standalone = add_del_rounds(
+            results["standalone netweave-cni"] = add_del_rounds(
                 rounds, lambda cmd, cid, netns: node.run(cmd, container_id=cid, netns=netns, pod=pod), ns)
-            daemon = Daemon(node).start()
-            try:
-                (node.root / "shim-bin").mkdir()
-                shim = install_shim(node.root / "shim-bin", socket=daemon.socket, implementation="static")
-                time.sleep(0.5)  # the watch has the pod and NADs
-                via_daemon = add_del_rounds(
-                    rounds, lambda cmd, cid, netns: run_via_shim(shim, node, cmd, container_id=cid, netns=netns,
-                                                                 pod=pod), ns)
-            finally:
-                daemon.stop()
+            for name, extra in (("static shim + daemon", []), ("static shim + daemon --chroot-dir /",
+                                                                ["--chroot-dir", "/"])):
+                daemon = Daemon(node)
+                daemon.argv += extra
+                daemon.start()
+                try:
+                    bin_dir = node.root / f"shim-bin{len(results)}"
+                    bin_dir.mkdir()
+                    shim = install_shim(bin_dir, socket=daemon.socket, implementation="static")
+                    time.sleep(0.5)  # the watch has the pod and NADs
+                    results[name] = add_del_rounds(
+                        rounds, lambda cmd, cid, netns, shim=shim: run_via_shim(  # type: ignore[misc]
+                            shim, node, cmd, container_id=cid, netns=netns, pod=pod), ns)
+                finally:
+                    daemon.stop()
         finally:
             node.cleanup()
-    return {"standalone netweave-cni": standalone, "static shim + daemon": via_daemon}
+    return results
 
 
 def report(overhead: dict[str, list[float]], attach: dict[str, list[float]], *, rounds: int, runs: int) -> str:
