@@ -160,7 +160,7 @@ def add_del(rounds: int) -> dict[str, list[float]]:
                     shim = install_shim(bin_dir, socket=daemon.socket, implementation="static")
                     time.sleep(0.5)  # the watch has the pod and NADs
                     results[name] = add_del_rounds(
-                        rounds, lambda cmd, cid, netns, shim=shim: run_via_shim(  # type: ignore[misc]
+                        rounds, lambda cmd, cid, netns, shim=shim: run_via_shim(
                             shim, node, cmd, container_id=cid, netns=netns, pod=pod), ns)
                 finally:
                     daemon.stop()
