@@ -53,7 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `netweave lint` command line."""
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="YAML/JSON files or directories (recursive: *.yaml, *.yml, *.json); - reads stdin")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--format", choices=FORMATS, action="append", default=None,
+                        help="output format (default: text); repeat it, with --output, to write several at once")
+    parser.add_argument("--output", action="append", default=[], metavar="FILE",
+                        help="file for the --format at the same position (default, and -: stdout)")
     parser.add_argument("--fail-level", choices=("error", "warning"), default="error",
                         help="exit 1 when a finding is at least this severe (default: error)")
     parser.add_argument("--config", type=Path, default=None,
@@ -84,6 +87,10 @@ def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO
     if STDIN in args.paths and STDIN in args.nads:
         err.write("netweave lint: stdin can be read once: give - as a PATH or to --nads, not both\n")
         return EXIT_USAGE
+    pairs = output_pairs(args.format, args.output)
+    if isinstance(pairs, str):
+        err.write(f"netweave lint: {pairs}\n")
+        return EXIT_USAGE
     sources = read_paths(args.paths, stdin=stdin or sys.stdin)
     extra = read_paths(args.nads, stdin=stdin or sys.stdin)
     cluster = cluster_nads(args.kubeconfig, args.context) if args.cluster else []
@@ -95,13 +102,37 @@ def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO
     report = replace(report, input_errors=report.input_errors + extra.errors)
     for error in report.input_errors:
         err.write(error.text() + "\n")
-    try:
-        out.write(render(report, args.format, fail_level=args.fail_level, rules=rule_infos()))
-        out.flush()
-    except BrokenPipeError:  # `netweave lint ... | head`: the reader left; keep Python's exit flush quiet
-        if out is sys.stdout:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return exit_code(report, fail_level=args.fail_level)
+    code = exit_code(report, fail_level=args.fail_level)
+    for fmt, target in pairs:
+        text = render(report, fmt, fail_level=args.fail_level, rules=rule_infos())
+        if target != STDIN:
+            try:
+                Path(target).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                err.write(f"netweave lint: --output {target}: {exc.strerror or exc}\n")
+                code = EXIT_USAGE
+            continue
+        try:
+            out.write(text)
+            out.flush()
+        except BrokenPipeError:  # `netweave lint ... | head`: the reader left; keep Python's exit flush quiet
+            if out is sys.stdout:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
+
+
+def output_pairs(formats: Sequence[Format] | None, outputs: Sequence[str]) -> list[tuple[Format, str]] | str:
+    """(format, file or -) per --format, paired with --output by position; or why they do not pair."""
+    chosen: list[Format] = list(formats or ["text"])
+    if len(outputs) > len(chosen):
+        return (f"{len(outputs)} --output for {len(chosen)} --format: each --output is the file of the --format at "
+                "the same position")
+    pairs = [(fmt, outputs[i] if i < len(outputs) else STDIN) for i, fmt in enumerate(chosen)]
+    on_stdout = [fmt for fmt, target in pairs if target == STDIN]
+    if len(on_stdout) > 1:
+        return (f"{' and '.join(on_stdout)} would both go to stdout; give all but one of them an --output FILE "
+                "(pairs by position: --format text --format sarif --output - --output netweave.sarif)")
+    return pairs
 
 
 def cluster_nads(kubeconfig: str | None, context: str | None) -> list[Mapping[str, Any]] | str:
