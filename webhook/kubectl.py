@@ -55,6 +55,7 @@ class Cluster:
 
     def get(self, path: str, query: Sequence[tuple[str, str]] = ()) -> Any:
         from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
 
         try:
             response = self.client.call_api(path, "GET", query_params=list(query), header_params={
@@ -62,9 +63,12 @@ class Cluster:
                 _return_http_data_only=True, _request_timeout=TIMEOUT)
         except ApiException as err:
             raise ClusterError(_api_message(err)) from err
-        except Exception as err:  # urllib3 connection errors, TLS errors, timeouts
+        except (HTTPError, OSError) as err:  # connection refused, TLS, timeouts (urllib3 wraps most)
             raise ClusterError(f"cannot reach the API server at {self.server}: {err}") from err
-        return json.loads(response.data)
+        try:
+            return json.loads(response.data)
+        except ValueError as err:
+            raise ClusterError(f"{self.server}{path}: the answer is not JSON: {err}") from err
 
     def pod(self, namespace: str, name: str) -> Mapping[str, Any]:
         return dict(self.get(f"/api/v1/namespaces/{namespace}/pods/{name}"))

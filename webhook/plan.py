@@ -28,7 +28,7 @@ from webhook.patch import apply_mutations
 from webhook.policy import Policy, PolicyError
 from webhook.precheck import precheck
 from webhook.review import denial_message
-from webhook.sources import STDIN, SourceError, read_paths
+from webhook.sources import STDIN, SourceError, SourceObject, read_paths
 from webhook.workloads import pod_targets
 
 WEBHOOK = "pods.netweave.io"
@@ -313,9 +313,9 @@ def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO
     return EXIT_OK if all(p.ok for p in plans) else EXIT_DENIED
 
 
-def plan_sources(objects: Sequence[Any], *, catalog: NadCatalog, policy: Policy,
+def plan_sources(objects: Sequence[SourceObject], *, catalog: NadCatalog, policy: Policy,
                  cluster: ClusterNetwork) -> list[PodPlan]:
-    """Every Pod and pod template of the read objects (SourceObject), in input order."""
+    """Every Pod and pod template of the read objects, in input order."""
     plans = []
     for source in objects:
         if source.kind == NAD_KIND:
