@@ -17,7 +17,7 @@ from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
 from webhook.engine import evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
 from webhook.patch import make_patch
-from webhook.podindex import PodLookup, index_objects, pod_key
+from webhook.podindex import InputClaims, PodLookup, pod_key
 from webhook.policy import DEFAULT_FILE, Policy, PolicyError
 from webhook.precheck import PRECHECK_RULES, precheck
 from webhook.report import (
@@ -171,9 +171,7 @@ def lint(sources: Sources, *, options: Options | None = None,
     """Check every object read: NADs with evaluate_nad, pods and pod templates with evaluate_pod."""
     options = options or Options()
     catalog = MemoryCatalog.from_objects([*(o.obj for o in sources.objects), *catalog_objects])
-    # Cluster-wide rules see every pod and pod template of the inputs as "the other pods".
-    pods = index_objects(((_target_key(s, t), t.pod, t.namespace) for s in sources.objects
-                          for t in pod_targets(s.obj)), system_namespace=options.policy.system_namespace)
+    pods = InputClaims()  # cluster-wide rules: the pods and templates checked before each one
     objects: list[ObjectRef] = []
     entries: list[Entry] = []
     suppressed: list[Entry] = []

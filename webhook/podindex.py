@@ -1,5 +1,6 @@
 """The cluster's multi-network pods, as the cluster-wide rules need them: which pods use which NAD, and which
-static IPs they requested on it. Fed by one pod watch (webhook.kube.PodWatch) or by lint's inputs.
+static IPs they requested on it. Fed by one pod watch (webhook.kube.PodWatch); lint uses `InputClaims`, the
+objects checked before the current one.
 
 Only pods that carry a networks annotation are kept, and only what the rules read (keys, NADs, addresses, all
 strings interned), up to `max_pods`; past the bound the index stops growing and says so (`complete`), and the
@@ -38,7 +39,9 @@ class PodEntry:
 class PodLookup(Protocol):
     """What the cluster-wide rules ask about other pods."""
 
-    def holders(self, network: str, address: str) -> tuple[str, ...]: ...
+    def claim(self, network: str, address: str, key: str) -> tuple[str, ...]:
+        """The other pods holding `address` on `network` (NAD "ns/name"), for pod `key` asking for it."""
+        ...
 
     def users(self, network: str, *, limit: int = ...) -> tuple[tuple[str, ...], int]: ...
 
@@ -46,7 +49,7 @@ class PodLookup(Protocol):
 class NoPods:
     """No other pods known (lint of a single object, webhook without a pod watch)."""
 
-    def holders(self, network: str, address: str) -> tuple[str, ...]:
+    def claim(self, network: str, address: str, key: str) -> tuple[str, ...]:
         return ()
 
     def users(self, network: str, *, limit: int = 5) -> tuple[tuple[str, ...], int]:
@@ -127,6 +130,10 @@ class PodIndex:
     def holders(self, network: str, address: str) -> tuple[str, ...]:
         return self._claims.get((network, address), ())
 
+    def claim(self, network: str, address: str, key: str) -> tuple[str, ...]:
+        holders = self._claims.get((network, address), ())
+        return tuple(k for k in holders if k != key) if key in holders else holders
+
     def users(self, network: str, *, limit: int = 5) -> tuple[tuple[str, ...], int]:
         """Up to `limit` pods using a NAD (sorted) and how many there are."""
         with self._lock:
@@ -177,15 +184,20 @@ class PodIndex:
                 self._claims.pop(claim, None)
 
 
-def index_objects(pods: Iterable[tuple[str, Mapping[str, Any], str | None]], *,
-                  system_namespace: str = "kube-system") -> PodIndex:
-    """The static IPs of (key, pod or pod template, namespace): lint's view of "the cluster" across its inputs.
-    Objects whose annotations cannot carry an `ips` field are not parsed (lint's throughput)."""
-    index = PodIndex(max_pods=sys.maxsize)
-    for key, pod, namespace in pods:
-        if not _mentions_ips(pod):
-            continue
-        entry = pod_entry(pod, namespace=namespace, system_namespace=system_namespace)
-        if entry is not None:
-            index.put(key, entry)
-    return index
+class InputClaims:
+    """Lint's "other pods": the static IPs of the objects checked before this one, in input order, so that of two
+    objects asking for one address the later is reported, naming the earlier. Recorded as the rule asks (the
+    rule's own parse; nothing is parsed twice). One lint run owns one instance."""
+
+    def __init__(self) -> None:
+        self._claims: dict[tuple[str, str], list[str]] = {}
+
+    def claim(self, network: str, address: str, key: str) -> tuple[str, ...]:
+        holders = self._claims.setdefault((network, address), [])
+        earlier = tuple(k for k in holders if k != key)
+        if key not in holders:
+            holders.append(key)
+        return earlier
+
+    def users(self, network: str, *, limit: int = 5) -> tuple[tuple[str, ...], int]:
+        return (), 0

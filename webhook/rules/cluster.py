@@ -20,15 +20,14 @@ def static_ip_conflict(ctx: PodContext) -> Iterator[Issue]:
     """A static IP another pod already requested on the same NAD: the second pod would never get it (or both
     would carry it); Kube-OVN's troubleshooting list calls it out."""
     for att in ctx.all_attachments:
+        if not att.selection.ips:
+            continue
         network = f"{att.namespace}/{att.selection.name}"
-        for i, text in enumerate(att.selection.ips or ()):
+        for i, text in enumerate(att.selection.ips):
             address = parse_address(text)
             if address is None:
                 continue  # static-ip reports it
-            holders = ctx.pods.holders(network, str(address))
-            # Holders are in the order they were seen: when this pod is among them (lint), only earlier ones count,
-            # so that of two pods the second is reported, naming the first.
-            others = holders[:holders.index(ctx.pod_key)] if ctx.pod_key in holders else holders
+            others = ctx.pods.claim(network, str(address), ctx.pod_key)
             if others:
                 more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
                 yield Issue(f"{att.path}.ips[{i}]", f"{att.label}: {address} is already requested on {network} "
