@@ -138,10 +138,14 @@ def _config(stdin: bytes) -> dict[str, object]:
     import json
 
     try:
-        conf = json.loads(stdin)
+        conf = json.loads(stdin, parse_constant=_not_json)
     except (ValueError, RecursionError):
         return {}
     return conf if isinstance(conf, dict) else {}
+
+
+def _not_json(name: str) -> object:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
 
 
 def _error(stdin: bytes, code: int, msg: str, details: str) -> bytes:

@@ -126,6 +126,13 @@ static void record(struct conf *c, const char *key, const char *v, const char *e
         c->timeout = isfinite(num) && num > 0 && num <= MAX_SHIM_TIMEOUT ? num : REPLY_TIMEOUT;
 }
 
+/* One or more digits at q; NULL when there is none. */
+static const char *digits(const char *q, const char *e) {
+    const char *start = q;
+    while (q < e && *q >= '0' && *q <= '9') q++;
+    return q == start ? NULL : q;
+}
+
 /* Skip one JSON value (NULL when invalid); the keys of a top-level object are recorded in *c. */
 static const char *value(const char *p, const char *e, int depth, struct conf *c, double *num) {
     char key[32];
@@ -148,14 +155,16 @@ static const char *value(const char *p, const char *e, int depth, struct conf *c
     }
     for (const char *const *lit = (const char *const[]){"true", "false", "null", NULL}; *lit; lit++)
         if ((size_t)(e - p) >= strlen(*lit) && !memcmp(p, *lit, strlen(*lit))) return p + strlen(*lit);
-    const char *q = p + (*p == '-');
-    if (q >= e || *q < '0' || *q > '9' || (*q == '0' && q + 1 < e && q[1] >= '0' && q[1] <= '9')) return NULL;
-    char tmp[64] = "", *end;
-    for (size_t n = 0; p + n < e && n < sizeof tmp - 1 && p[n] && strchr("0123456789+-.eE", p[n]); n++) tmp[n] = p[n];
-    double d = strtod(tmp, &end);
-    if (end == tmp || end[-1] < '0' || end[-1] > '9') return NULL;
+    const char *q = p + (*p == '-'); /* JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+    if (!(q = q < e && *q == '0' ? q + 1 : digits(q, e))) return NULL;
+    if (q < e && *q == '.' && !(q = digits(q + 1, e))) return NULL;
+    if (q < e && (*q == 'e' || *q == 'E') && !(q = digits(q + 1 + (q + 1 < e && (q[1] == '+' || q[1] == '-')), e)))
+        return NULL;
+    char tmp[64] = "";
+    memcpy(tmp, p, (size_t)(q - p) < sizeof tmp ? (size_t)(q - p) : 0); /* longer: no usable timeout anyway */
+    double d = tmp[0] ? strtod(tmp, NULL) : INFINITY;
     if (num) *num = d;
-    return p + (end - tmp);
+    return q;
 }
 
 /* The top-level keys of the config on stdin; anything but a valid JSON object leaves the defaults (like {}). */

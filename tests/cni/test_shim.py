@@ -294,7 +294,16 @@ def _served(shim_path: Path, sock: Path, stdin: bytes, env: Mapping[str, str] = 
     pytest.param(b'{"x": {"daemonSocket": "/nonexistent/x.sock"}}', id="not-top-level"),
     pytest.param(b'["daemonSocket", "/nonexistent/x.sock"]', id="not-an-object"),
     pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "a": [1, 2.5e3, -0, true, {"b": []}}', id="bad-nesting"),
-    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": 01}', id="bad-number"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": 01}', id="bad-number-01"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": 2.e3}', id="bad-number-2.e3"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": 1.}', id="bad-number-1."),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": -}', id="bad-number--"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": 2.5e}', id="bad-number-2.5e"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": +1}', id="bad-number-+1"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": .5}', id="bad-number-.5"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": 0x10}', id="bad-number-0x10"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": NaN}', id="bad-number-NaN"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "n": Infinity}', id="bad-number-Infinity"),
 ])
 def test_unusable_socket_settings_fall_back_to_the_installed_socket(shim_path: Path, sock: Path, stdin: bytes) -> None:
     out, seen = _served(shim_path, sock, stdin)
