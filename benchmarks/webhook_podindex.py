@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator, Sequence
@@ -163,22 +164,27 @@ def serve(args: argparse.Namespace) -> int:
     from webhook.settings import Settings
 
     class Filled:
-        def __init__(self, index: PodIndex) -> None:
-            self.index = index
+        """Fills the index from a thread once the app has started, as PodWatch does (so, like in production,
+        after the lifespan's gc.freeze), then leaves a marker file for the load generator."""
+
+        def __init__(self, pods: int, marker: Path) -> None:
+            self.index = PodIndex(max_pods=max(pods, 1))
+            self._pods, self._marker = pods, marker
 
         def start(self) -> None:
-            return None
+            threading.Thread(target=self._fill, daemon=True).start()
+
+        def _fill(self) -> None:
+            fill(self.index, self._pods)
+            self._marker.write_text(str(len(self.index)))
 
         def stop(self) -> None:
             return None
 
     tune_interpreter()
-    index = PodIndex(max_pods=max(args.pods, 1))
-    fill(index, args.pods)
-    gc.collect()
     settings = Settings(listen=f"127.0.0.1:{args.port}", tls_cert=args.cert, tls_key=args.key, log_level="warning")
     app = create_app(catalog=StaticCatalog(MemoryCatalog.from_directory(args.nads)), policy=Policy(),
-                     pods=Filled(index))
+                     pods=Filled(args.pods, args.nads.parent / f"filled-{args.pods}"))
     uvicorn.Server(uvicorn_config(settings, app)).run()
     return 0
 
@@ -191,8 +197,14 @@ def server(workdir: Path, pods: int) -> Iterator[tuple[int, int]]:
            "--nads", str(workdir / "nads"), "--pods", str(pods)]
     log = (workdir / f"serve-{pods}.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    marker = workdir / f"filled-{pods}"
     try:
         wait_ready(port, proc)
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        if not marker.exists():
+            raise RuntimeError(f"the server did not fill its pod index (see {log.name})")
         yield port, proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cni.spec import (
@@ -28,12 +27,10 @@ DEFAULT_MAX_PODS = 200_000
 _DONE_PHASES = ("Succeeded", "Failed")  # their sandboxes are gone: they hold no address and use no NAD
 
 
-@dataclass(frozen=True, slots=True)
-class PodEntry:
-    """What the index keeps of one pod: the NADs it uses ("ns/name") and its static IPs per NAD."""
-
-    networks: tuple[str, ...]
-    claims: tuple[tuple[str, str], ...]  # (NAD "ns/name", canonical address)
+# What the index keeps of one pod: (the NADs it uses as "ns/name", its static IPs as (NAD, canonical address)).
+# Plain tuples of strings, not a dataclass: the garbage collector stops tracking those, so 50,000 entries filled
+# after startup (after gc.freeze) add nothing to the full collections that land in the admission latency tail.
+PodEntry = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
 
 
 class PodLookup(Protocol):
@@ -97,7 +94,7 @@ def pod_entry(pod: Mapping[str, Any], *, namespace: str | None = None,
                 break  # Multus uses the first element only
     if not networks:
         return None
-    return PodEntry(tuple(dict.fromkeys(networks)), tuple(dict.fromkeys(claims)))
+    return tuple(dict.fromkeys(networks)), tuple(dict.fromkeys(claims))
 
 
 def _mentions_ips(pod: Mapping[str, Any]) -> bool:
@@ -151,32 +148,33 @@ class PodIndex:
                 return
             key = sys.intern(key)
             self._pods[key] = entry
-            for network in entry.networks:
+            networks, claims = entry
+            for network in networks:
                 self._users.setdefault(network, set()).add(key)
-            for claim in entry.claims:
+            for claim in claims:
                 self._claims[claim] = (*self._claims.get(claim, ()), key)
 
     def replace_all(self, entries: Iterable[tuple[str, PodEntry | None]]) -> None:
-        """Start over from a full list (a relist)."""
-        with self._lock:
-            self._pods.clear()
-            self._claims.clear()
-            self._users.clear()
-            self.dropped = 0
+        """Start over from a full list (a relist), built aside and swapped in: readers never see it half-filled."""
+        fresh = PodIndex(max_pods=self._max)
         for key, entry in entries:
-            self.put(key, entry)
+            fresh.put(key, entry)
+        with self._lock:
+            self._pods, self._claims, self._users, self.dropped = (fresh._pods, fresh._claims, fresh._users,
+                                                                   fresh.dropped)
 
     def _remove(self, key: str) -> None:
         old = self._pods.pop(key, None)
         if old is None:
             return
-        for network in old.networks:
+        networks, claims = old
+        for network in networks:
             users = self._users.get(network)
             if users is not None:
                 users.discard(key)
                 if not users:
                     del self._users[network]
-        for claim in old.claims:
+        for claim in claims:
             rest = tuple(k for k in self._claims.get(claim, ()) if k != key)
             if rest:
                 self._claims[claim] = rest

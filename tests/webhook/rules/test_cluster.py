@@ -67,7 +67,7 @@ ENTRIES = [
 @pytest.mark.parametrize(("obj", "expected"), ENTRIES)
 def test_pod_entries(obj: dict[str, Any], expected: tuple[Any, Any] | None) -> None:
     entry = pod_entry(obj)
-    assert (None if entry is None else (entry.networks, entry.claims)) == expected
+    assert entry == expected
 
 
 def test_index_add_replace_remove_and_bound() -> None:
