@@ -26,6 +26,8 @@ CONNECT_TIMEOUT = 5.0
 # daemon answers first; past it the shim gives up with code 11 rather than hang the runtime.
 REPLY_TIMEOUT = 150.0
 MAX_SHIM_TIMEOUT = 3600.0
+MAX_VERSION_BYTES = 256  # a longer cniVersion is not echoed in error replies
+MAX_SOCKET_BYTES = 512   # a longer daemonSocket is ignored (a unix socket path has at most 107)
 TRY_AGAIN = 11
 INVALID_CONFIG = 7
 FALLBACK_VERSION = "1.1.0"
@@ -139,9 +141,17 @@ def _config(stdin: bytes) -> dict[str, object]:
 
     try:
         conf = json.loads(stdin, parse_constant=_not_json)
+        json.dumps(conf, ensure_ascii=False).encode()  # a lone surrogate escape (\ud800) is not Unicode text
     except (ValueError, RecursionError):
         return {}
     return conf if isinstance(conf, dict) else {}
+
+
+def _text(value: object, limit: int) -> str | None:
+    """A usable string setting: non-empty, no NUL, fewer than `limit` UTF-8 bytes (as the static shim reads it)."""
+    if not isinstance(value, str) or not value or "\0" in value or len(value.encode()) >= limit:
+        return None
+    return value
 
 
 def _not_json(name: str) -> object:
@@ -151,9 +161,8 @@ def _not_json(name: str) -> object:
 def _error(stdin: bytes, code: int, msg: str, details: str) -> bytes:
     import json
 
-    version = _config(stdin).get("cniVersion")
     body = {
-        "cniVersion": version if isinstance(version, str) and version else FALLBACK_VERSION,
+        "cniVersion": _text(_config(stdin).get("cniVersion"), MAX_VERSION_BYTES) or FALLBACK_VERSION,
         "code": code,
         "msg": msg,
         "details": details,
@@ -197,7 +206,7 @@ def _settings(stdin: bytes) -> tuple[str, float, bool]:
     if isinstance(timeout, int | float) and not isinstance(timeout, bool):
         seconds = float(min(timeout, MAX_SHIM_TIMEOUT + 1))  # an int too large for a float is simply too large
     return (
-        path if isinstance(path, str) and path and "\0" not in path else DEFAULT_SOCKET,
+        _text(path, MAX_SOCKET_BYTES) or DEFAULT_SOCKET,
         seconds if 0 < seconds <= MAX_SHIM_TIMEOUT else REPLY_TIMEOUT,
         conf.get("fallback") == "standalone",
     )

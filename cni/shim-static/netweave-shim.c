@@ -106,6 +106,18 @@ static const char *str(const char *p, const char *e, char *out, size_t cap, int 
                 for (size_t i = k - 1; i > 0; i--, c >>= 6) tmp[i] = (char)(0x80 | (c & 63));
                 tmp[0] = (char)(k == 1 ? c : (0xf00u >> k & 0xff) | c);
             } else return NULL;
+        } else if (c >= 0x80) { /* raw UTF-8 must be well-formed, as json.loads decodes it */
+            k = c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+            if (!k || (size_t)(e - p) < k) return NULL;
+            unsigned cp = c & (0x7fu >> k);
+            for (size_t i = 1; i < k; i++) {
+                if ((p[i] & 0xc0) != 0x80) return NULL;
+                cp = cp << 6 | (p[i] & 63);
+                tmp[i] = p[i];
+            }
+            if (cp < (k == 3 ? 0x800u : k == 4 ? 0x10000u : 0x80u) || (cp >= 0xd800 && cp < 0xe000) || cp > 0x10ffff)
+                return NULL;
+            p += k - 1;
         }
         if (out && n + k < cap) memcpy(out + n, tmp, k);
         else *fits = 0;

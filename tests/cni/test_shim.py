@@ -253,6 +253,7 @@ def test_static_shim_constants_match_the_python_shim() -> None:
     assert (numbers["MAX_SHIM_TIMEOUT"], numbers["TRY_AGAIN"]) == (shim.MAX_SHIM_TIMEOUT, shim.TRY_AGAIN)
     assert defines["MARKER"] == f'"{install.SETTINGS_MARKER.rstrip(bytes(1)).decode()}"'
     assert numbers["SETTINGS_SIZE"] == install.SETTINGS_SIZE
+    assert f"char version[{shim.MAX_VERSION_BYTES}], socket[{shim.MAX_SOCKET_BYTES}];" in source
     assert f'char netweave_settings[SETTINGS_SIZE] = MARKER "\\0{shim.DEFAULT_SOCKET}\\0{shim.STANDALONE_COMMAND}";' \
         in source
     versions = re.search(r"supported\[\] = \{(.*?), NULL\}", source)
@@ -291,6 +292,11 @@ def _served(shim_path: Path, sock: Path, stdin: bytes, env: Mapping[str, str] = 
     pytest.param(b'{"daemonSocket": 5}', id="not-a-string"),
     pytest.param(b'{"daemonSocket": ""}', id="empty"),
     pytest.param(b'{"daemonSocket": "/nonexistent/\\u0000.sock"}', id="nul-escape"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/\\ud83d.sock"}', id="lone-surrogate"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/\xff.sock"}', id="invalid-utf8"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/\xed\xa0\x80.sock"}', id="utf8-encoded-surrogate"),
+    pytest.param(b'{"daemonSocket": "/nonexistent/\xc0\xaf.sock"}', id="overlong-utf8"),
+    pytest.param(b'{"daemonSocket": "/' + b"x" * 511 + b'"}', id="longer-than-511-bytes"),
     pytest.param(b'{"x": {"daemonSocket": "/nonexistent/x.sock"}}', id="not-top-level"),
     pytest.param(b'["daemonSocket", "/nonexistent/x.sock"]', id="not-an-object"),
     pytest.param(b'{"daemonSocket": "/nonexistent/x.sock", "a": [1, 2.5e3, -0, true, {"b": []}}', id="bad-nesting"),
@@ -329,12 +335,24 @@ def test_config_socket_is_decoded_like_json(tmp_path: Path, shim_path: Path, enc
     pytest.param(b'{"cniVersion": "9.9.9-\\"odd\\""}', '9.9.9-"odd"', id="any-string-echoed"),
     pytest.param(b'{"cniVersion": 1}', "1.1.0", id="not-a-string"),
     pytest.param(b'{"cniVersion": ""}', "1.1.0", id="empty"),
+    pytest.param(b'{"cniVersion": "1\\u0000"}', "1.1.0", id="nul"),
+    pytest.param(b'{"cniVersion": "' + b"9" * 255 + b'"}', "9" * 255, id="255-bytes"),
+    pytest.param(b'{"cniVersion": "' + b"9" * 256 + b'"}', "1.1.0", id="256-bytes"),
+    pytest.param('{"cniVersion": "é\U0001F600"}'.encode(), "é\U0001F600", id="utf8"),
+    pytest.param(b'{"cniVersion": "0.4.0", "x": "\\udc00"}', "1.1.0", id="lone-surrogate-elsewhere"),
     pytest.param(b'{"cniVersion": "0.4.0"', "1.1.0", id="invalid-json"),
     pytest.param(b"", "1.1.0", id="no-config"),
 ])
 def test_error_replies_carry_the_config_version(shim_path: Path, stdin: bytes, version: str) -> None:
     run = run_shim(shim_path, ENV, stdin)
     assert (run.returncode, run.reply["code"], run.reply["cniVersion"]) == (1, 11, version)
+
+
+def test_a_socket_path_too_long_for_a_unix_socket_is_code_11(shim_path: Path) -> None:
+    path = "/" + "x" * 200
+    run = run_shim(shim_path, ENV, json.dumps(CONF | {"daemonSocket": path}).encode())
+    assert (run.returncode, run.reply["code"]) == (1, 11)
+    assert run.reply["details"] == f"cannot connect to {path}: AF_UNIX path too long"
 
 
 @pytest.mark.parametrize(("version", "answered"), [("0.3.1", "0.3.1"), ("1.1.0", "1.1.0"), ("0.2.0", "1.1.0")])
