@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,6 +25,8 @@ SUFFIXES = (".yaml", ".yml", ".json")
 # Lint reads about 1 MiB/s of manifests; past this a file is refused with a clear error rather than read for
 # minutes (no Kubernetes object is over 1.5 MiB, etcd's limit; a file of more objects can be split).
 MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_SYNTAX_ERRORS = 100  # each one re-reads the rest of the file from the next document
+_DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
 
 _STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -228,9 +230,33 @@ def _child(node: yaml.Node, key: str | None, index: str | None) -> tuple[int, ya
 
 def parse_text(text: str, *, file: str) -> Sources:
     """Every object in a YAML (or JSON) text, and every problem as a value: a document whose values cannot be
-    built is reported and skipped; a syntax error ends the file (nothing after it can be read reliably)."""
+    built is reported and skipped; after a syntax error, reading resumes at the next `---` line (at most
+    MAX_SYNTAX_ERRORS times)."""
     objects: list[SourceObject] = []
     errors: list[SourceError] = []
+    start, line0 = 0, 0
+    for _ in range(MAX_SYNTAX_ERRORS):
+        segment = text[start:] if start else text
+        failed_line = _parse_segment(segment, file=file, line0=line0, objects=objects, errors=errors)
+        if failed_line is None:
+            break
+        resume = _next_document(segment, from_line=failed_line)
+        if resume is None:
+            break
+        line0 += segment.count("\n", 0, resume)
+        start += resume
+    else:
+        errors.append(SourceError(file, 0, 0, f"more than {MAX_SYNTAX_ERRORS} YAML syntax errors; stopped reading"))
+    return Sources(tuple(objects), tuple(errors), 1)
+
+
+def _parse_segment(text: str, *, file: str, line0: int, objects: list[SourceObject],
+                   errors: list[SourceError]) -> int | None:
+    """Parse ``text`` (which starts at line ``line0`` of the file) into ``objects`` and ``errors``; the 0-based
+    line of a syntax error in ``text``, after which nothing more could be read, else None."""
+    found: list[SourceObject] = []
+    failed: int | None = None
+    problems: list[SourceError] = []
     try:
         loader = _Loader(text)
         try:
@@ -239,21 +265,47 @@ def parse_text(text: str, *, file: str) -> Sources:
                 try:
                     value = _construct(loader, node)
                 except yaml.constructor.ConstructorError as exc:
-                    errors.append(_yaml_error(file, exc))
+                    problems.append(_yaml_error(file, exc))
                     _reset(loader)
                     continue
-                objects.extend(_objects(file, node, value, text))
+                found.extend(_objects(file, node, value, text))
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        errors.append(_yaml_error(file, exc))
+        problems.append(_yaml_error(file, exc))
+        mark = exc.problem_mark or exc.context_mark
+        failed = mark.line if mark is not None else None
     except yaml.YAMLError as exc:
-        errors.append(SourceError(file, _position_line(text, exc), 0, str(exc)))
+        problems.append(SourceError(file, _position_line(text, exc), 0, str(exc)))
     except RecursionError:
-        errors.append(SourceError(file, 0, 0, "invalid YAML: nested too deeply"))
+        problems.append(SourceError(file, 0, 0, "invalid YAML: nested too deeply"))
     except UnicodeError as exc:  # a lone surrogate (only from a caller's str, never from decoded bytes)
-        errors.append(SourceError(file, 0, 0, f"not valid Unicode text: {exc}"))
-    return Sources(tuple(objects), tuple(errors), 1)
+        problems.append(SourceError(file, 0, 0, f"not valid Unicode text: {exc}"))
+    if not line0:
+        objects.extend(found)
+        errors.extend(problems)
+    else:
+        objects.extend(_shifted(o, line0) for o in found)
+        errors.extend(replace(e, line=e.line + line0) if e.line else e for e in problems)
+    return failed
+
+
+def _next_document(text: str, *, from_line: int) -> int | None:
+    """Offset of the first `---` document marker on ``from_line`` (0-based; a parser often notices an unclosed
+    bracket only at the next marker) or after it, never at offset 0 (reading must move on); None if there is none."""
+    position = 0
+    for _ in range(from_line):
+        position = text.find("\n", position) + 1
+        if position == 0:
+            return None
+    match = _DOCUMENT_START.search(text, max(position, 1))
+    return match.start() if match else None
+
+
+def _shifted(source: SourceObject, lines: int) -> SourceObject:
+    span = source.span
+    return replace(source, line=source.line + lines,
+                   span=replace(span, line0=span.line0 + lines) if span is not None else None)
 
 
 def _reset(loader: yaml.SafeLoader) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tests.paths import FIXTURES, SEEDS
 from webhook.sources import (
     MAX_FILE_BYTES,
+    MAX_SYNTAX_ERRORS,
     STDIN,
     STDIN_NAME,
     SourceError,
@@ -373,3 +374,43 @@ def test_a_file_over_the_size_limit_is_refused_with_a_clear_error(tmp_path: Path
     assert error.file == str(big) and "larger than 16 MiB" in error.message and "split" in error.message
     (error,) = read_paths([STDIN], stdin=io.TextIOWrapper(io.BytesIO(big.read_bytes()))).errors
     assert error.file == STDIN_NAME and "larger than 16 MiB" in error.message
+
+
+BROKEN_DOCUMENTS = """\
+kind: Pod
+metadata: {name: a}
+---
+kind: Pod
+metadata: [name: b
+---
+kind: Pod
+metadata: {name: c}
+x: !!bool maybe
+---
+kind: Pod
+metadata: {name: d}
+  bad: indent
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: e
+  annotations:
+    k8s.v1.cni.cncf.io/networks: macvlan-conf@eth0
+"""
+
+
+def test_after_a_syntax_error_reading_resumes_at_the_next_document() -> None:
+    result = parse_text(BROKEN_DOCUMENTS, file="f.yaml")
+    assert [(e.line, e.message.split(":")[0]) for e in result.errors] == [
+        (6, "invalid YAML"), (9, "invalid YAML"), (13, "invalid YAML")]
+    assert "!!bool" in result.errors[1].message
+    assert [(o.name, o.line) for o in result.objects] == [("a", 1), ("e", 15)]
+    assert result.objects[1].line_of('metadata.annotations["k8s.v1.cni.cncf.io/networks"]') == 20
+
+
+def test_syntax_errors_stop_being_reported_after_the_limit() -> None:
+    text = "kind: Pod\nmetadata: [x\n---\n" * (MAX_SYNTAX_ERRORS + 50)
+    errors = parse_text(text, file="f.yaml").errors
+    assert len(errors) == MAX_SYNTAX_ERRORS + 1
+    assert errors[-1].message == f"more than {MAX_SYNTAX_ERRORS} YAML syntax errors; stopped reading"
