@@ -219,3 +219,26 @@ def test_plugin_rules_follow_policy_and_suppression() -> None:
     verdict = pod_verdict("sriov-bare", annotations={
         "ignore-check.netweave.io/device-resource-missing": "the device comes from a DRA claim"})
     assert verdict.allowed and [s.finding.rule for s in verdict.suppressed] == ["device-resource-missing"]
+
+
+def test_lint_flags_the_nad_manifest_and_the_pods_that_use_it(tmp_path: Any) -> None:
+    import argparse
+    import io
+    import json
+
+    import yaml
+
+    from webhook.lint import add_arguments, run
+
+    pod_obj = pod("attachnet")
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump_all([kube_ovn("attachnet", "attachnet.default"), pod_obj]))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    out = io.StringIO()
+    code = run(parser.parse_args(["--format", "sarif", str(tmp_path / "m.yaml")]), stdout=out, stderr=io.StringIO())
+    sarif = json.loads(out.getvalue())["runs"][0]
+    assert code == 1
+    assert sorted((r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in
+                  sarif["results"]) == [("kube-ovn-provider", 7), ("kube-ovn-provider", 14)]  # config, pod
+    rules = {r["id"]: r["defaultConfiguration"]["level"] for r in sarif["tool"]["driver"]["rules"]}
+    assert rules["kube-ovn-provider"] == "error" and rules["calico-secondary"] == "warning"
