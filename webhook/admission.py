@@ -1,9 +1,10 @@
 """What admission decides for one review (pure): which checks run for each kind and operation, and the patch.
 
 Pod CREATE: every rule, and a JSONPatch (mutating endpoint only). Pod UPDATE: the network annotations are
-immutable. Workload CREATE/UPDATE: the rules over each pod template, never a patch. NAD CREATE/UPDATE:
-`evaluate_nad`. NAD DELETE: `network-in-use` when the pod index knows pods that use it. Everything else is
-allowed untouched.
+immutable, unless policy `hotPlug` allows the pod's namespace to change them: then every rule runs on the new
+value and webhook.hotplug on the change. Workload CREATE/UPDATE: the rules over each pod template, never a
+patch. NAD CREATE/UPDATE: `evaluate_nad`. NAD DELETE: `network-in-use` when the pod index knows pods that use
+it. Everything else is allowed untouched.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cni.spec import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
 from webhook.catalog import NadCatalog
 from webhook.engine import annotations_of, carries_networks, evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
+from webhook.hotplug import hotplug_findings
 from webhook.patch import make_patch
 from webhook.podindex import NO_PODS, PodLookup
 from webhook.policy import Policy
@@ -63,7 +65,7 @@ def admit(review: Review, *, catalog: NadCatalog, policy: Policy, mutate: bool,
     if kind == "Pod" and group == "":
         if review.operation == "CREATE":
             return _pod_create(review, obj, catalog=catalog, policy=policy, mutate=mutate, pods=pods)
-        return _pod_update(review, obj, review.old_object, policy=policy)
+        return _pod_update(review, obj, review.old_object, catalog=catalog, policy=policy, pods=pods)
     if WORKLOAD_GROUPS.get(kind) == group:
         return _workload(review, obj, catalog=catalog, policy=policy)
     if kind == "NetworkAttachmentDefinition" and group == NAD_GROUP:
@@ -91,13 +93,18 @@ def _pod_create(review: Review, pod: Mapping[str, Any], *, catalog: NadCatalog, 
 
 
 def _pod_update(review: Review, pod: Mapping[str, Any], old: Mapping[str, Any] | None, *,
-                policy: Policy) -> Admission:
+                catalog: NadCatalog, policy: Policy, pods: PodLookup) -> Admission:
     if old is None:
         return Admission(ALLOW)
     new_annotations, old_annotations = annotations_of(pod), annotations_of(old)
     status = None
     if policy.level(STATUS_RULE, "warning") != "off" and not policy.writes_status(review.username, review.groups):
         status = status_update_finding(new_annotations, old_annotations, username=review.username)
+    extra = (status,) if status else ()
+    if policy.hot_plug.allows(review.namespace) and any(
+            new_annotations.get(key) != old_annotations.get(key) for key in IMMUTABLE_ANNOTATIONS):
+        return _hot_plug(review, pod, new_annotations, old_annotations, catalog=catalog, policy=policy, pods=pods,
+                         extra=extra)
     level = policy.level(NETWORKS_IMMUTABLE, "error")
     findings = () if level == "off" else tuple(
         Finding(
@@ -111,7 +118,18 @@ def _pod_update(review: Review, pod: Mapping[str, Any], old: Mapping[str, Any] |
         for key in IMMUTABLE_ANNOTATIONS
         if new_annotations.get(key) != old_annotations.get(key)
     )
-    return _from_verdict(Verdict(findings + ((status,) if status else ())), patch=(), checked=True)
+    return _from_verdict(Verdict(findings + extra), patch=(), checked=True)
+
+
+def _hot_plug(review: Review, pod: Mapping[str, Any], new: Mapping[str, str], old: Mapping[str, str], *,
+              catalog: NadCatalog, policy: Policy, pods: PodLookup, extra: tuple[Finding, ...]) -> Admission:
+    """A changed networks annotation under policy hotPlug: every rule on the new value, the change rules on the
+    difference. No patch: the node plans the same with or without the canonical form."""
+    namespace = review.namespace or str((pod.get("metadata") or {}).get("namespace") or "default")
+    verdict = evaluate_pod(pod, catalog=catalog, policy=policy, namespace=namespace, canonical=False,
+                           writes_status=True, pods=pods, key=f"{namespace}/{review.name}")
+    change = hotplug_findings(new, old, namespace=namespace, catalog=catalog, policy=policy)
+    return _from_verdict(Verdict((*verdict.findings, *change, *extra), suppressed=verdict.suppressed), patch=())
 
 
 def _workload(review: Review, obj: Mapping[str, Any], *, catalog: NadCatalog, policy: Policy) -> Admission:

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
+from webhook.hotplug import HOTPLUG_RULES
 from webhook.policy import ALWAYS_PROTECTED, DEFAULT_FILE
 from webhook.precheck import PRECHECK_RULES
 from webhook.rules import RULES
@@ -22,7 +23,8 @@ from webhook.rules.suppression import SUPPRESS_PREFIX
 DOCS_DIR = "docs/rules"
 DOCS_URI = "https://github.com/netweave/netweave/blob/main/docs/rules/{id}.md"
 # Rules the admission module applies itself, outside the engine's registry: (id, severity, summary).
-ADMISSION_RULES = (("networks-immutable", "error", "the networks annotations do not change on a running pod"),)
+ADMISSION_RULES = (*HOTPLUG_RULES,
+                   ("networks-immutable", "error", "the networks annotations do not change on a running pod"))
 Stage = Literal["rule", "admission", "precheck"]
 
 
@@ -322,6 +324,24 @@ EXPLANATIONS: Mapping[str, Explanation] = MappingProxyType({
         bad="kubectl annotate pod app --overwrite k8s.v1.cni.cncf.io/networks=ovn-net\n",
         fixed="# change the pod template (Deployment) or recreate the pod\n"
               "kubectl delete pod app && kubectl apply -f app.yaml\n",
+    ),
+    "hotplug-change": Explanation(
+        why="With policy hotPlug the node adds and removes attachments of a running pod, but it never changes one "
+            "in place: a new network, address or name under an existing interface would pull it from under the "
+            "application. Auto names (net<N>) follow the order, so removing an element can shift the names after "
+            "it; the cluster default network (eth0) never moves, the default route only with hotPlug.defaultRoute.",
+        bad="# was: k8s.v1.cni.cncf.io/networks: macvlan-conf,sriov-lab   (net1, net2)\n"
+            "kubectl annotate pod app --overwrite k8s.v1.cni.cncf.io/networks=sriov-lab   # net2 would become net1\n",
+        fixed="kubectl annotate pod app --overwrite k8s.v1.cni.cncf.io/networks=sriov-lab@net2\n",
+        configure="hotPlug: {enabled: true, namespaces: [lab], defaultRoute: false} in the policy turns hot-plug on "
+                  "(the networks annotation is otherwise immutable: networks-immutable)",
+    ),
+    "hotplug-device": Explanation(
+        why="A NAD with k8s.v1.cni.cncf.io/resourceName needs a device the kubelet allocates when the pod is "
+            "scheduled (its resource request); a running pod has none for a network added later, so the delegate "
+            "would have no deviceID.",
+        bad="kubectl annotate pod app --overwrite k8s.v1.cni.cncf.io/networks=macvlan-conf,sriov-net\n",
+        fixed="# add sriov-net to the pod template; the rollout recreates the pod with the device\n",
     ),
     "object-malformed": Explanation(
         why="Every rule relies on `metadata` being an object and `metadata.annotations` a map of strings; the API "

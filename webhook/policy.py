@@ -37,6 +37,8 @@ ALWAYS_PROTECTED = frozenset({
     "suppression-refused",          # the feedback about suppressions cannot itself be suppressed
     "static-ip-conflict",           # another pod's address: not the pod author's own business
     "network-in-use",               # other pods' networks
+    "hotplug-change",               # what a running pod has attached must stay what its annotation says
+    "hotplug-device",               # a running pod has no device allocated for a hot-added network
 })
 # The pod author's own convenience: breaking these hurts only the pod that carries the annotation.
 SUPPRESSIBLE = frozenset({"interface-name-reserved", "interface-name-duplicate", "default-route-conflict",
@@ -48,10 +50,26 @@ SUPPRESSIBLE = frozenset({"interface-name-reserved", "interface-name-duplicate",
 # Who may write k8s.v1.cni.cncf.io/network-status through the pods resource: the netweave node daemon's
 # ServiceAccount (it writes through pods/status, which the webhooks never see, but a policy may name other CNIs).
 DEFAULT_STATUS_WRITERS = ("system:serviceaccount:netweave-system:netweave-node",)
+# Rules webhook/admission.py applies to Pod UPDATE itself (they compare the old and the new pod), outside the
+# engine's registry.
+ADMISSION_RULE_IDS = frozenset({"networks-immutable", "hotplug-change", "hotplug-device"})
 
 
 class PolicyError(Exception):
     """The policy file cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class HotPlug:
+    """Policy `hotPlug`: whether running pods may change their networks annotation, where, and whether the
+    default route may move with the change."""
+
+    enabled: bool = False
+    namespaces: tuple[str, ...] = ()  # empty: every namespace
+    default_route: bool = False
+
+    def allows(self, namespace: str | None) -> bool:
+        return self.enabled and (not self.namespaces or (namespace or "default") in self.namespaces)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +87,7 @@ class Policy:
     extra_protected: frozenset[str] = frozenset()
     status_writer_users: tuple[str, ...] = DEFAULT_STATUS_WRITERS
     status_writer_groups: tuple[str, ...] = ()
+    hot_plug: HotPlug = HotPlug()
 
     @property
     def protected_rules(self) -> frozenset[str]:
@@ -96,7 +115,7 @@ class Policy:
         if not isinstance(data, Mapping):
             raise PolicyError(f"{source}: the policy must be a mapping of settings")
         known = {"rules", "primaryInterface", "systemNamespace", "namespaceIsolation", "globalNamespaces",
-                 "resourceNodeSelectors", "maxNetworks", "protectedRules", "statusWriters"}
+                 "resourceNodeSelectors", "maxNetworks", "protectedRules", "statusWriters", "hotPlug"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise PolicyError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -112,6 +131,7 @@ class Policy:
             extra_protected=_rule_ids(data.get("protectedRules", []), source),
             status_writer_users=writers[0],
             status_writer_groups=writers[1],
+            hot_plug=_hot_plug(data.get("hotPlug", False), source),
         )
 
     def level(self, rule: str, default: Literal["error", "warning"]) -> Level:
@@ -119,10 +139,10 @@ class Policy:
 
 
 def known_rule_ids() -> frozenset[str]:
-    """Every rule id a policy may name: the registry's and the admission-only networks-immutable."""
+    """Every rule id a policy may name: the registry's and the admission-only ones (ADMISSION_RULE_IDS)."""
     from webhook.rules import RULE_IDS  # imported here: the rules themselves import this module
 
-    return RULE_IDS | {"networks-immutable"}
+    return RULE_IDS | ADMISSION_RULE_IDS
 
 
 def _severities(value: Any, source: str) -> dict[str, Level]:
@@ -150,6 +170,19 @@ def _rule_ids(value: Any, source: str) -> frozenset[str]:
         raise PolicyError(f"{source}: protectedRules: unknown rule id(s) {', '.join(unknown)}; known: "
                           f"{', '.join(sorted(known))}")
     return frozenset(value)
+
+
+def _hot_plug(value: Any, source: str) -> HotPlug:
+    """hotPlug: true | false | {enabled, namespaces, defaultRoute}."""
+    if isinstance(value, bool):
+        return HotPlug(enabled=value)
+    if not isinstance(value, Mapping) or set(value) - {"enabled", "namespaces", "defaultRoute"}:
+        raise PolicyError(f"{source}: hotPlug must be true, false or a mapping with enabled (true/false), "
+                          "namespaces (a list of names) and defaultRoute (true/false)")
+    where = f"{source}: hotPlug"
+    return HotPlug(enabled=_boolean({"enabled": value.get("enabled", True)}, "enabled", where),
+                   namespaces=_strings(value, "namespaces", (), where),
+                   default_route=_boolean(value, "defaultRoute", where))
 
 
 def _status_writers(value: Any, source: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -58,6 +58,14 @@ def policy_schema() -> dict[str, Any]:
             "statusWriters": {"description": "identities that may write network-status", "type": "object",
                               "additionalProperties": False,
                               "properties": {"users": names, "groups": names}},
+            "hotPlug": {"description": "whether running pods may change k8s.v1.cni.cncf.io/networks (hot-plug)",
+                        "default": False, "oneOf": [
+                            {"type": "boolean"},
+                            {"type": "object", "additionalProperties": False, "properties": {
+                                "enabled": {"type": "boolean", "default": True},
+                                "namespaces": {"description": "only these namespaces (default: all)", **names},
+                                "defaultRoute": {"description": "the default route may move with the change",
+                                                 "type": "boolean", "default": False}}}]},
         },
     }
 

@@ -13,7 +13,7 @@ from tests.paths import FIXTURES, SEEDS
 from webhook.catalog import MemoryCatalog
 from webhook.engine import evaluate_nad, evaluate_pod
 from webhook.findings import Verdict
-from webhook.policy import ALWAYS_PROTECTED, SUPPRESSIBLE, Policy, known_rule_ids
+from webhook.policy import ADMISSION_RULE_IDS, ALWAYS_PROTECTED, SUPPRESSIBLE, Policy, known_rule_ids
 from webhook.rules import RULE_IDS
 from webhook.workloads import pod_targets
 
@@ -130,7 +130,7 @@ def test_policy_extra_protection_refuses_a_suppression() -> None:
 
 def test_every_rule_is_deliberately_protected_or_suppressible() -> None:
     assert ALWAYS_PROTECTED.isdisjoint(SUPPRESSIBLE)
-    assert ALWAYS_PROTECTED | SUPPRESSIBLE == known_rule_ids() == RULE_IDS | {"networks-immutable"}
+    assert ALWAYS_PROTECTED | SUPPRESSIBLE == known_rule_ids() == RULE_IDS | ADMISSION_RULE_IDS
 
 
 def test_the_limit_has_a_default_and_stops_the_other_rules() -> None:
