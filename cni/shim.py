@@ -197,7 +197,8 @@ def _exec_standalone(stdin: bytes) -> None:
 
 def _settings(stdin: bytes) -> tuple[str, float, bool]:
     """Socket path, reply timeout and whether to fall back to standalone, from top-level config keys."""
-    if b'"daemonSocket"' not in stdin and b'"fallback"' not in stdin and b'"shimTimeout"' not in stdin:
+    keys = (b'"daemonSocket"', b'"fallback"', b'"shimTimeout"', b"\\u")  # \u: a key may be spelled with escapes
+    if not any(key in stdin for key in keys):
         return DEFAULT_SOCKET, REPLY_TIMEOUT, False
     conf = _config(stdin)
     path = conf.get("daemonSocket")

@@ -330,6 +330,13 @@ def test_config_socket_is_decoded_like_json(tmp_path: Path, shim_path: Path, enc
     assert (run.returncode, run.stdout) == (0, b"other")
 
 
+def test_a_key_spelled_with_escapes_is_the_same_key(tmp_path: Path, shim_path: Path) -> None:
+    other = tmp_path / "other.sock"
+    with serving(lambda env, stdin: (b"other", 0), other):
+        run = run_shim(shim_path, ENV, b'{"daemon\\u0053ocket": "' + str(other).encode() + b'"}')
+    assert (run.returncode, run.stdout) == (0, b"other")
+
+
 @pytest.mark.parametrize(("stdin", "version"), [
     pytest.param(b'{"cniVersion": "0.4.0"}', "0.4.0", id="config-version"),
     pytest.param(b'{"cniVersion": "9.9.9-\\"odd\\""}', '9.9.9-"odd"', id="any-string-echoed"),
