@@ -182,6 +182,7 @@ static const char *value(const char *p, const char *e, int depth, struct conf *c
 /* The top-level keys of the config on stdin; anything but a valid JSON object leaves the defaults (like {}). */
 static void read_conf(const char *p, size_t n, struct conf *c) {
     struct conf got = {.timeout = REPLY_TIMEOUT};
+    if (n >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) p += 3, n -= 3; /* a UTF-8 BOM, as json.loads skips it */
     const char *e = p + n, *end = ws(p, e) < e && *ws(p, e) == '{' ? value(p, e, 0, &got, NULL) : NULL;
     *c = end && ws(end, e) == e ? got : (struct conf){.timeout = REPLY_TIMEOUT};
 }

@@ -347,6 +347,7 @@ def test_a_key_spelled_with_escapes_is_the_same_key(tmp_path: Path, shim_path: P
     pytest.param(b'{"cniVersion": "' + b"9" * 256 + b'"}', "1.1.0", id="256-bytes"),
     pytest.param('{"cniVersion": "é\U0001F600"}'.encode(), "é\U0001F600", id="utf8"),
     pytest.param(b'{"cniVersion": "0.4.0", "x": "\\udc00"}', "1.1.0", id="lone-surrogate-elsewhere"),
+    pytest.param(b'\xef\xbb\xbf{"cniVersion": "0.4.0"}', "0.4.0", id="utf8-bom"),
     pytest.param(b'{"cniVersion": "0.4.0"', "1.1.0", id="invalid-json"),
     pytest.param(b"", "1.1.0", id="no-config"),
 ])
