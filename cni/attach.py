@@ -42,7 +42,7 @@ from cni.plan import Attachment, ClusterNetwork, NadKey, plan_attachments, wante
 from cni.request import VALID_ATTACHMENTS_KEY, Config, PodRef, Request
 from cni.results import convert
 from cni.routes import Route, RoutePlan, Rule, drifted_families, plan_routes
-from cni.spec import Nad, parse_nad, parse_netconf
+from cni.spec import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, Nad, parse_nad, parse_netconf
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
     except CniError as unplanned:
         report.event(ctx, api, pod, "FailedAddingInterface", str(unplanned), warning=True)
         raise
-    record = Record(req.container_id, req.ifname, req.netns, req.cni_version, _pod_json(req.pod), attachments)
+    record = Record(req.container_id, req.ifname, req.netns, req.cni_version, _pod_json(req.pod), attachments,
+                    request=request_json(req), planned_from=planned_from(pod))
     # Exclusive: a second ADD of a live attachment is refused here, before it can touch anything. Written
     # before any delegate runs, so a crash mid-ADD still leaves DEL something to undo.
     cache.create(config.cache_dir, record)
@@ -85,7 +86,7 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
             plan = _apply_routes(pod_ns, attachments, results, installed, config)
         rules = plan.rules
         cache.write(config.cache_dir, replace(record, results=results, rules=rules, defaults=plan.defaults,
-                                              complete=True))
+                                              installed=installed, complete=True))
     except Exception as exc:
         e = exc if isinstance(exc, CniError) else CniError(errors.UNEXPECTED, "unexpected error", repr(exc))
         where = f'network "{failed.network}" interface "{failed.ifname}"' if failed else "pod routes"
@@ -437,6 +438,22 @@ def _remove_rules(netns: str, rules: Sequence[Rule]) -> None:
             netlink.remove_rules(ipr, rules)
     except (OSError, CniError) as e:
         logger.warning("cannot remove source rules: %s", e)
+
+
+def request_json(req: Request) -> dict[str, Any]:
+    """What a later operation on this sandbox (hot-plug) needs of the runtime's request to run delegates again."""
+    return {"config": dict(req.config.raw) if req.config else {}, "path": list(req.path), "args": dict(req.args),
+            "osPath": req.os_path}
+
+
+def planned_from(pod: Mapping[str, Any] | None) -> dict[str, str | None] | None:
+    """The pod state a plan was made from: its resourceVersion and network annotations."""
+    if pod is None:
+        return None
+    meta = pod.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    return {"resourceVersion": meta.get("resourceVersion"), "networks": annotations.get(NETWORKS_ANNOTATION),
+            "defaultNetwork": annotations.get(DEFAULT_NETWORK_ANNOTATION)}
 
 
 def _pod_json(ref: PodRef | None) -> dict[str, str | None] | None:

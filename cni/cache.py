@@ -37,6 +37,11 @@ class Record:
     rules: tuple[Rule, ...] = ()
     defaults: tuple[Route, ...] | None = None   # the default routes ADD left (CHECK); None: not recorded
     complete: bool = False     # False while the ADD is still running (a crash leaves an incomplete record)
+    # For hot-plug (cni.hotplug): the runtime's request (config, CNI_PATH, CNI_ARGS, PATH) to run delegates again,
+    # the default routes each delegate installed itself, and the pod state the attachments were planned from.
+    request: Mapping[str, Any] | None = None
+    installed: Mapping[str, tuple[Route, ...]] = field(default_factory=dict)
+    planned_from: Mapping[str, str | None] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,7 +52,9 @@ class Record:
             "rules": [{"family": r.family, "src": r.src, "table": r.table, "priority": r.priority}
                       for r in self.rules],
             "defaults": [r.to_json() for r in self.defaults] if self.defaults is not None else None,
-            "complete": self.complete,
+            "complete": self.complete, "request": dict(self.request) if self.request is not None else None,
+            "installed": {k: [r.to_json() for r in v] for k, v in self.installed.items()},
+            "plannedFrom": dict(self.planned_from) if self.planned_from is not None else None,
         }
 
     @classmethod
@@ -60,7 +67,9 @@ class Record:
             rules=tuple(Rule(r["family"], r["src"], r["table"], r["priority"]) for r in data.get("rules", [])),
             defaults=(tuple(Route.from_json(r) for r in data["defaults"])
                       if isinstance(data.get("defaults"), list) else None),
-            complete=bool(data.get("complete")),
+            complete=bool(data.get("complete")), request=data.get("request"),
+            installed={str(k): tuple(Route.from_json(r) for r in v) for k, v in (data.get("installed") or {}).items()},
+            planned_from=data.get("plannedFrom"),
         )
 
 

@@ -22,9 +22,11 @@ from typing import Any
 
 from cni import shim
 from cni.context import Context
+from cni.hotplug_loop import HotplugLoop
 from cni.metrics import NodeMetrics, serve_metrics
 from cni.node_logging import configure_logging
 from cni.node_settings import NodeSettings
+from cni.request import DEFAULT_CACHE_DIR
 from cni.server import CniServer, Handler, Limits
 from cni.watchcache import WatchCache
 
@@ -47,6 +49,8 @@ class DaemonOptions:
     sync_timeout: float = 3.0
     log_level: str = "info"
     chroot_dir: str | None = None  # the node's root filesystem as mounted here; delegates run chrooted in it
+    hot_plug: bool = False  # reconcile running pods whose networks annotation changed (cni.hotplug)
+    cache_dirs: tuple[str, ...] = (DEFAULT_CACHE_DIR,)  # where the ADD records are (the conflists' cacheDir)
 
 
 # ---- the kubernetes edge ------------------------------------------------------------------------------------
@@ -214,12 +218,16 @@ class StopRequest:
                 signal.signal(sig, old)
 
 
+Background = Callable[[CniServer, asyncio.AbstractEventLoop], Callable[[], None]]
+
+
 async def serve(options: DaemonOptions, handler: Handler, metrics: NodeMetrics,
-                stopping: StopRequest | None = None) -> int:
+                stopping: StopRequest | None = None, background: Background | None = None) -> int:
     """Serve the socket (and metrics) until the stop request; then drain. The operations still unfinished
-    after the shutdown grace."""
+    after the shutdown grace. `background` starts work that needs the server (hot-plug) and returns its stop."""
     server = CniServer(handler, limits=options.limits, observer=metrics)
     await server.start(options.socket)
+    stop_background = background(server, asyncio.get_running_loop()) if background is not None else None
     metrics.watch_liveness(lambda: stuck_reason(server.longest_running(), options.limits))
     http = serve_metrics(metrics, *options.metrics) if options.metrics else None
     stop = asyncio.Event()
@@ -231,6 +239,8 @@ async def serve(options: DaemonOptions, handler: Handler, metrics: NodeMetrics,
         logger.info("ready", extra={"socket": str(options.socket), "node": options.node_name})
         await stop.wait()
     logger.info("shutting down", extra={"in_flight": server.pending})
+    if stop_background is not None:
+        stop_background()
     unfinished = await server.shutdown()
     if http is not None:
         http.shutdown()
@@ -252,16 +262,19 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
             logger.error("cannot configure API access",
                          extra={"kubeconfig": options.kubeconfig, "error": str(err)})
             return 2
-        cache = WatchCache(transport, node_name=options.node_name)
+        listeners: list[Callable[[], None]] = []
+        cache = WatchCache(transport, node_name=options.node_name, on_change=lambda: _notify(listeners))
         cache.start()
         try:
             if not _wait_synced(cache, options.sync_timeout, stopping):
                 logger.warning("watch cache not synced yet; lookups fall back to GETs",
                                extra={"waited": options.sync_timeout})
             metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
+            background = hotplug_starter(options, cache, transport.api_client, metrics, listeners) \
+                if options.hot_plug else None
             unfinished = asyncio.run(serve(
                 options, handler or execute_handler(cache, options.node_name, transport.api_client,
-                                                    options.chroot_dir), metrics, stopping))
+                                                    options.chroot_dir), metrics, stopping, background))
         finally:
             cache.stop(timeout=0.5)   # daemon threads: a watch stuck in a read must not delay the exit
     if unfinished:
@@ -270,6 +283,29 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
         logging.shutdown()
         os._exit(1)
     return 0
+
+
+def _notify(listeners: list[Callable[[], None]]) -> None:
+    for listener in listeners:
+        listener()
+
+
+def hotplug_starter(options: DaemonOptions, cache: WatchCache, api_client: Any, metrics: NodeMetrics,
+                    listeners: list[Callable[[], None]]) -> Background:
+    """Start the hot-plug loop once the server runs: pods from the watch cache, each reconcile under the
+    container's lock of the server, woken by every watch event."""
+    def start(server: CniServer, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        def run_locked(key: str, work: Callable[[], Any]) -> Any:
+            return asyncio.run_coroutine_threadsafe(server.run_exclusive(key, work), loop).result()
+
+        hotplug = HotplugLoop(cache_dirs=options.cache_dirs, pods=cache.pods.get, run_locked=run_locked,
+                              context=daemon_context(cache, options.node_name, api_client, options.chroot_dir),
+                              observe=metrics.hotplug_finished)
+        listeners.append(hotplug.wake)
+        hotplug.start()
+        return lambda: hotplug.stop(timeout=0)   # never block the loop a running reconcile waits on
+
+    return start
 
 
 def _wait_synced(cache: WatchCache, timeout: float, stopping: StopRequest) -> bool:
@@ -322,6 +358,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chroot-dir", help="the node's root filesystem as mounted in this container (e.g. "
                         "/hostroot): every delegate runs chrooted there, as if the runtime had run it on the node "
                         "(its binaries, config files and unix sockets); default: none, this container's own")
+    parser.add_argument("--hot-plug", action="store_true", help="apply changes of a running pod's networks "
+                        "annotation (admission allows them under policy hotPlug): add and remove its attachments")
+    parser.add_argument("--cache-dir", action="append", help="where the ADD records are, as the conflist's "
+                        f"cacheDir (repeatable; default: {DEFAULT_CACHE_DIR}); hot-plug reads them")
 
 
 def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOptions:
@@ -338,7 +378,9 @@ def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOpti
     return DaemonOptions(socket=args.socket, metrics=None if args.no_metrics else args.metrics, node_name=node,
                          kubeconfig=args.kubeconfig or settings.kubeconfig, limits=limits,
                          sync_timeout=args.sync_timeout, log_level=args.log_level,
-                         chroot_dir=os.path.abspath(args.chroot_dir) if args.chroot_dir else None)
+                         chroot_dir=os.path.abspath(args.chroot_dir) if args.chroot_dir else None,
+                         hot_plug=bool(getattr(args, "hot_plug", False)),
+                         cache_dirs=tuple(getattr(args, "cache_dir", None) or (DEFAULT_CACHE_DIR,)))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -54,6 +54,8 @@ class NodeMetrics:
                               registry=self.registry)
         self._waiting = Gauge("netweave_cni_operations_waiting", "Operations waiting for a worker",
                               registry=self.registry)
+        self._hotplug = Counter("netweave_hotplug_reconciles", "Hot-plug reconciles of a sandbox by outcome "
+                                "(applied, unchanged, failed, skipped)", ["outcome"], registry=self.registry)
         self._cache = cache or (lambda: {})
         self._stuck: Callable[[], str | None] = lambda: None
         if cache is not None:
@@ -62,6 +64,9 @@ class NodeMetrics:
     def request_finished(self, command: str, outcome: Outcome, seconds: float) -> None:
         self._requests.labels(command, outcome).inc()
         self._latency.labels(command).observe(seconds)
+
+    def hotplug_finished(self, outcome: str) -> None:
+        self._hotplug.labels(outcome).inc()
 
     def load_changed(self, *, running: int, waiting: int) -> None:
         self._running.set(running)

@@ -25,15 +25,28 @@ def publish(ctx: Context, api: Api, pod: Mapping[str, Any] | None, attachments: 
     `defaults`: the pod's default routes after ADD, which fill each entry's `gateway`."""
     if pod is None:
         return
+    if write_status(ctx, api, pod, attachments, results, defaults):
+        announce(ctx, api, pod, attachments, results)
+
+
+def write_status(ctx: Context, api: Api, pod: Mapping[str, Any], attachments: Sequence[Attachment],
+                 results: Mapping[str, Mapping[str, Any]], defaults: Sequence[Route] = ()) -> bool:
+    """Replace network-status with these attachments' entries; False without a client (failures are evented)."""
     entries = status_entries(attachments, results, defaults)
     try:
         client = api.client
         if client is None:
-            return
+            return False
         client.patch_network_status(pod, dump_network_status(entries))
     except Exception as e:  # status is informational: never fail an ADD that worked
         logger.error("cannot write network-status: %s", e, extra={"pod": _pod_name(pod)})
         event(ctx, api, pod, "FailedWritingNetworkStatus", f"network-status not written: {e}", warning=True)
+    return True
+
+
+def announce(ctx: Context, api: Api, pod: Mapping[str, Any], attachments: Sequence[Attachment],
+             results: Mapping[str, Mapping[str, Any]]) -> None:
+    """One AddedInterface event per attachment."""
     for att in attachments:
         addresses = ",".join(str(ip.get("address")) for ip in interface_ips(results[att.ifname], att.ifname))
         event(ctx, api, pod, "AddedInterface", f"Add {att.ifname} [{addresses}] from {att.network}",

@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from cni import shim
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Mapping[str, str], bytes], tuple[bytes, int]]
+T = TypeVar("T")
 Outcome = Literal["success", "error", "rejected", "timeout", "bad-request"]
 
 TRY_AGAIN = 11
@@ -257,6 +258,12 @@ class CniServer:
             finally:
                 self._running -= 1
                 del self._running_since[token]
+
+    async def run_exclusive(self, key: str, work: Callable[[], T]) -> T:
+        """Run `work` in a worker thread holding `key`'s lock: the lock of that CNI_CONTAINERID's requests, so
+        that the daemon's own work on a sandbox (hot-plug) never overlaps the runtime's ADD/DEL/CHECK of it."""
+        async with self._locks.hold(key), self._slots:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def _call_handler(self, env: Mapping[str, str], stdin: bytes) -> tuple[bytes, int]:
         try:
