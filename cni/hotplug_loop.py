@@ -96,8 +96,9 @@ class HotplugLoop:
         state = _state(pod)
         if self._seen.get(key) == state:
             return None
-        self._seen[key] = state
         result = self._run_locked(container_id, lambda: self._reconcile(key, pod))
+        if result.outcome != "skipped":   # skipped (an ADD still running): look again at the next event
+            self._seen[key] = state
         (self._failed.add if result.outcome == "failed" else self._failed.discard)(key)
         self._observe(result.outcome)
         if result.outcome != "unchanged":
