@@ -139,14 +139,18 @@ def reconcile(ctx: Context, cache_dir: str, container_id: str, ifname: str, pod:
     assert req.config is not None
     api = Api(ctx, req.config)
     record = _settle_in_doubt(ctx, req, record)
+    if in_doubt(record):
+        return Reconciled("failed", "cannot DEL " + ", ".join(a.ifname for a in in_doubt(record)) + " (in doubt)")
     try:
         diff = diff_attachments(record.attachments, attach._plan(api, req.config, req, pod))
-        if diff.conflicts:
-            raise CniError(errors.ANNOTATION_INVALID, "; ".join(diff.conflicts))
-    except CniError as e:
-        _keep_plan(cache_dir, record, pod)
-        report.event(ctx, api, pod, "FailedAddingInterface", f"hot-plug refused: {e}", warning=True)
+    except CniError as e:   # e.g. a NAD not created yet: the resync tries again
+        report.event(ctx, api, pod, "FailedAddingInterface", f"hot-plug: {e}", warning=True)
         return Reconciled("failed", str(e))
+    if diff.conflicts:   # the same annotation would be refused again: remember it was seen
+        _keep_plan(cache_dir, record, pod)
+        message = f"hot-plug refused: {'; '.join(diff.conflicts)}"
+        report.event(ctx, api, pod, "FailedAddingInterface", message, warning=True)
+        return Reconciled("failed", message)
     if not diff.changes:
         _keep_plan(cache_dir, record, pod)
         return Reconciled("unchanged")

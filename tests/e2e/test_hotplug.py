@@ -224,3 +224,22 @@ def test_hotplug_racing_a_sandbox_del_leaves_nothing_behind(hot: HotNode) -> Non
     deleting = start_via_shim(hot.shim, node, "DEL", container_id="c-race", netns=ns, pod=pod)
     assert finish(deleting).rc == 0
     assert ns.links() == {} and node.reservations() == [] and node.cache_records() == []
+
+
+def test_hotplug_node_refuses_a_change_in_place_that_admission_would_deny(hot: HotNode) -> None:
+    node = hot.node
+    master = node.make_master()
+    macvlan_nad(node, "hp-x", master, "10.176.0.0/24")
+    macvlan_nad(node, "hp-y", master, "10.177.0.0/24")
+    pod, ns = started_pod(hot, "p-inplace", [{"name": "hp-x", "interface": "net1"}], "c-inplace")
+    before = (ns.links(), hot.status(pod))
+
+    hot.annotate(pod, [{"name": "hp-y", "interface": "net1"}])
+    wait_for(lambda: any(r == "FailedAddingInterface" for _, r, _ in hot.events(pod)), "a warning Event")
+
+    (warning,) = [e for e in hot.events(pod) if e[1] == "FailedAddingInterface"]
+    assert warning == ("Warning", "FailedAddingInterface", 'hot-plug refused: interface "net1" holds "default/hp-x"; '
+                       'it cannot become "default/hp-y" in place')
+    assert (ns.links(), hot.status(pod)) == before
+    assert run_via_shim(hot.shim, node, "DEL", container_id="c-inplace", netns=ns, pod=pod).rc == 0
+    assert ns.links() == {} and node.reservations() == []
