@@ -240,3 +240,12 @@ def test_a_patch_over_the_limit_is_a_denial_not_a_huge_answer(monkeypatch: pytes
     assert decision.errors[-1].startswith("metadata.annotations: the changes admission would make come to ")
     assert decision.errors[-1].endswith("-byte limit; request fewer networks or shorter annotation values "
                                         "[annotation-size]")
+
+
+def test_the_323_KB_request_that_produced_a_7_MB_denial_gets_one_line() -> None:
+    elements = [{"name": f"bad name {i}", "interface": "eth0", "mac": "zz"} for i in range(4_500)]
+    doc = with_networks("009-create-pod-samplepod.json", json.dumps(elements))
+    assert 300_000 < len(json.dumps(doc)) < 340_000
+    response = build_response("u", run(doc).decision)["response"]
+    assert response["status"]["message"].count("\n") == 0 and len(json.dumps(response)) < 1_000
+    assert response["status"]["message"].endswith("[annotation-size]")
