@@ -206,3 +206,11 @@ def test_rendered_objects_match_the_kubernetes_schema(obj: dict[str, Any], versi
     except kubernetes_validate.ValidationError as error:
         path = ".".join(str(part) for part in error.path)
         pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {path}: {error.message}")
+
+
+def test_older_clusters_are_refused_with_the_reason() -> None:
+    # matchConditions: an older API server drops them and every pod would reach a fail-closed webhook.
+    old = helm("template", "netweave", str(CHART), "--namespace", "netweave-system", "--kube-version", "1.27.0")
+    assert old.returncode != 0
+    assert "chart requires kubeVersion: >=1.28.0-0 which is incompatible with Kubernetes v1.27.0" in old.stderr
+    assert helm("template", "netweave", str(CHART), "--kube-version", "1.28.0").returncode == 0
