@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,7 +32,7 @@ from webhook.lint import Options, lint, load_policy
 from webhook.plan import UNKNOWN_CLUSTER, cluster_network, plan_pod, plan_sources, render_json, render_text
 from webhook.policy import Policy, PolicyError
 from webhook.report import FORMATS, render
-from webhook.sources import read_paths
+from webhook.sources import SourceObject, Sources, read_paths
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
@@ -245,6 +245,17 @@ def _what_netweave_sees(pod: Mapping[str, Any], namespace: str, nads: Sequence[M
               "a NAD change, the kubelet retries the sandbox: wait, or delete the pod."
 
 
+def in_namespace(sources: Sources, namespace: str) -> Sources:
+    """Objects without a namespace land in the context's (or -n's), as `kubectl apply -f` puts them there."""
+    def placed(source: SourceObject) -> SourceObject:
+        if source.namespace is not None or not isinstance(source.obj.get("metadata"), Mapping):
+            return source
+        obj = {**source.obj, "metadata": {**source.obj["metadata"], "namespace": namespace}}
+        return replace(source, obj=obj)
+
+    return replace(sources, objects=tuple(placed(s) for s in sources.objects))
+
+
 def _listed(read: Callable[[], list[Mapping[str, Any]]]) -> Listed:
     """A list the explanation can do without (RBAC may forbid events or NADs): the error becomes a line."""
     try:
@@ -320,7 +331,7 @@ def _run(args: argparse.Namespace, cluster: Cluster, policy: Policy, stdin: Text
         events, nads = _listed(lambda: cluster.events_of(cluster.namespace, args.pod)), _listed(cluster.nads)
         out.write(explain_pod(pod, events, nads, policy=policy))
         return EXIT_OK
-    sources = read_paths(args.paths, stdin=stdin)
+    sources = in_namespace(read_paths(args.paths, stdin=stdin), cluster.namespace)
     nads = cluster.nads()
     for error in sources.errors:
         err.write(error.text() + "\n")

@@ -252,3 +252,14 @@ def test_why_without_rights_to_events_or_nads_says_so_and_still_explains(api: Re
         'network-attachment-definitions.k8s.cni.cncf.io is forbidden: User "alice" cannot list resource '
         '"network-attachment-definitions" in API group "k8s.cni.cncf.io" in the namespace "default" (403 Forbidden)',
     ]
+
+
+def test_manifests_without_a_namespace_land_in_the_chosen_one(kubeconfig: Path) -> None:
+    manifest = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  annotations:\n"
+                "    k8s.v1.cni.cncf.io/networks: macvlan-a\nspec:\n  containers: [{name: c, image: busybox}]\n")
+    code, out, _ = run("plan", "-", "-n", "lab", "--format", "json", kubeconfig=kubeconfig, stdin=manifest)
+    (planned,) = json.loads(out)["pods"]
+    assert (code, planned["namespace"], planned["interfaces"][1]["network"]) == (0, "lab", "lab/macvlan-a")
+    code, out, _ = run("lint", "-", "--format", "json", kubeconfig=kubeconfig, stdin=manifest)  # context: default
+    assert code == 1 and [(f["namespace"], f["rule"]) for f in json.loads(out)["findings"]] == [
+        ("default", "network-not-found")]
