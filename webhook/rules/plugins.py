@@ -13,11 +13,9 @@ from webhook.catalog import NadCatalog
 from webhook.rules.base import Attachment, Issue, PodContext
 
 KUBE_OVN_PROVIDER = "kube-ovn-provider"
-KUBE_OVN_QOS_KEY = "kube-ovn-qos-key"
 OVN_K_NAD_NAME = "ovn-k-net-attach-def-name"
 OVN_K_NETWORK_CONFLICT = "ovn-k-network-conflict"
 DEVICE_RESOURCE_MISSING = "device-resource-missing"
-CALICO_SECONDARY = "calico-secondary"
 
 NadCheck = Callable[[Nad], Iterable[Problem]]
 _PRIMARY_QOS = tuple((key, kubeovn.annotation_key(kubeovn.PRIMARY_PROVIDER, key)) for key in kubeovn.QOS_KEYS)
