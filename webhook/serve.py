@@ -23,7 +23,7 @@ from fastapi import FastAPI
 
 from webhook.app import CatalogSource, StaticCatalog, create_app
 from webhook.catalog import CatalogError, MemoryCatalog
-from webhook.connections import BoundedHttpProtocol
+from webhook.connections import LOOP_FACTORY, BoundedHttpProtocol
 from webhook.kube import ClusterCatalog, PodWatch, api_client_factory
 from webhook.logs import logging_config
 from webhook.policy import Policy, PolicyError
@@ -242,10 +242,12 @@ def uvicorn_config(settings: Settings, app: FastAPI | None) -> uvicorn.Config:
     )
 
 
-def limit_options(protocol: type[BoundedHttpProtocol] = BoundedHttpProtocol) -> dict[str, Any]:
+def limit_options(protocol: type[BoundedHttpProtocol] = BoundedHttpProtocol,
+                  loop: str = LOOP_FACTORY) -> dict[str, Any]:
     """The uvicorn options that bound what clients can hold: read deadlines, header size and the connection cap
-    (in ``protocol``), the idle keep-alive time and the accept backlog."""
-    return {"http": protocol, "timeout_keep_alive": KEEP_ALIVE_SECONDS, "backlog": BACKLOG}
+    (in ``protocol``), the TLS handshake deadline (in ``loop``, an import string of a loop factory), the idle
+    keep-alive time and the accept backlog."""
+    return {"http": protocol, "loop": loop, "timeout_keep_alive": KEEP_ALIVE_SECONDS, "backlog": BACKLOG}
 
 
 def serve(settings: Settings, app: FastAPI | None) -> int:

@@ -27,7 +27,7 @@ from fastapi import FastAPI
 
 from certs.rotation import CertPaths, dev_certificates
 from tests.paths import REPO
-from webhook.connections import BoundedHttpProtocol
+from webhook.connections import LOOP_FACTORY, BoundedHttpProtocol
 from webhook.serve import TlsContextFactory, limit_options
 
 
@@ -170,13 +170,13 @@ class ThreadedServer:
     """uvicorn serving ``app`` over TLS in a background thread (one worker, like `netweave serve`)."""
 
     def __init__(self, app: FastAPI, *, certs: Certs, poll_seconds: float = 0.1,
-                 protocol: type[BoundedHttpProtocol] = BoundedHttpProtocol) -> None:
+                 protocol: type[BoundedHttpProtocol] = BoundedHttpProtocol, loop: str = LOOP_FACTORY) -> None:
         self.port = free_port()
         self.certs = certs
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
                                 ssl_context_factory=TlsContextFactory(certs.cert, certs.key,
                                                                       poll_seconds=poll_seconds),
-                                lifespan="on", **limit_options(protocol))
+                                lifespan="on", **limit_options(protocol, loop))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
 

@@ -3,6 +3,7 @@ connection cap holds, and /healthz answers while admission work is in progress."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import ssl
@@ -19,7 +20,7 @@ from tests.waiting import eventually
 from tests.webhook.servers import Certs, ThreadedServer, make_certs
 from webhook.app import StaticCatalog, create_app
 from webhook.catalog import MemoryCatalog, NadCatalog
-from webhook.connections import BoundedHttpProtocol
+from webhook.connections import BoundedHttpProtocol, BoundedLoop
 from webhook.metrics import CatalogState
 from webhook.policy import Policy
 
@@ -33,6 +34,14 @@ class QuickProtocol(BoundedHttpProtocol):
     max_connections = 4
 
 
+class QuickLoop(BoundedLoop):
+    handshake_timeout = 0.3
+
+
+def quick_loop() -> asyncio.AbstractEventLoop:
+    return QuickLoop()
+
+
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     return make_certs(tmp_path_factory.mktemp("certs"))
@@ -41,7 +50,8 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 @pytest.fixture()
 def server(certs: Certs) -> Iterator[ThreadedServer]:
     app = create_app(catalog=StaticCatalog(MemoryCatalog.from_directory(NADS)), policy=Policy())
-    with ThreadedServer(app, certs=certs, protocol=QuickProtocol) as running:
+    with ThreadedServer(app, certs=certs, protocol=QuickProtocol,
+                        loop="tests.webhook.test_connections:quick_loop") as running:
         yield running
 
 
@@ -69,6 +79,16 @@ def healthz_ok(server: ThreadedServer) -> bool:
         return False
     finally:
         client.close()
+
+
+def test_connection_that_never_starts_its_tls_handshake_is_dropped(server: ThreadedServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        try:
+            assert raw.recv(1) == b""
+        except ConnectionError:
+            pass  # a reset is a drop too
+        except TimeoutError:
+            pytest.fail("the server kept a connection that never sent a ClientHello")
 
 
 def test_connection_that_never_sends_a_request_is_reaped(server: ThreadedServer) -> None:
@@ -211,3 +231,7 @@ def test_protocol_limits_are_what_netweave_serve_uses(tmp_path: Path) -> None:
     app = create_app(catalog=StaticCatalog(MemoryCatalog()), policy=Policy())
     config = uvicorn_config(settings, app)
     assert config.http is BoundedHttpProtocol and config.timeout_keep_alive == 60
+    assert config.loop == "webhook.connections:event_loop"
+    loop = config.get_loop_factory()()  # type: ignore[misc]
+    assert isinstance(loop, BoundedLoop) and loop.handshake_timeout == 10.0
+    loop.close()
