@@ -6,6 +6,7 @@
    still check). p50/p99 from the scheduled send time (no coordinated omission).
 2. Slow loris: N TLS connections (default 2,000) that send a request line and then one header byte per second.
    Counts how many the server closes and when; /healthz latency meanwhile; server RSS before, during, after.
+   Twice, then N TCP connections that never start the TLS handshake.
 3. Fuzz: 20,000 malformed or invented reviews (random kinds, odd strings, lone surrogates, bad shapes); server RSS
    and /metrics size before and after, and the status codes seen.
 
@@ -314,6 +315,34 @@ async def slow_loris(port: int, count: int, limit_s: float, pid: int) -> dict[st
             "rss_mib_after": round(rss_mib(pid), 1)}
 
 
+async def silent_tcp(port: int, count: int, limit_s: float) -> dict[str, Any]:
+    """``count`` TCP connections that never send a TLS ClientHello: when does the server drop them?"""
+    t0 = time.monotonic()
+    opened: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    for _ in range(count):
+        try:
+            opened.append(await asyncio.open_connection("127.0.0.1", port))
+        except OSError:
+            break
+    closed_at: list[float] = []
+
+    async def wait(reader: asyncio.StreamReader) -> None:
+        try:
+            await asyncio.wait_for(reader.read(1), timeout=max(0.1, t0 + limit_s - time.monotonic()))
+        except TimeoutError:
+            return
+        except OSError:
+            pass
+        closed_at.append(time.monotonic() - t0)
+
+    await asyncio.gather(*(wait(reader) for reader, _ in opened))
+    for _, writer in opened:
+        writer.transport.abort()
+    return {"silent_connections": len(opened), "dropped": len(closed_at),
+            "first_dropped_s": round(min(closed_at), 1) if closed_at else None,
+            "all_dropped_s": round(max(closed_at), 1) if len(closed_at) == len(opened) and closed_at else None}
+
+
 # -- phase 3: fuzzed reviews -----------------------------------------------------------------------------------------
 ODD = ["\ud800", "\x1b[31m", "\u2028", "\x00", "a" * 300, "eth0", "net1@\udfff", "ns/x@y", "", "é"]
 
@@ -369,6 +398,7 @@ def main() -> int:
             results["latency"][f"{name}, 5 per second"] = latency_phase(port, args.duration, LARGE[name], 0.2)
         results["slow_loris"] = asyncio.run(slow_loris(port, args.slow, args.slow_limit, pid))
         results["slow_loris_again"] = asyncio.run(slow_loris(port, args.slow, args.slow_limit, pid))  # leaks?
+        results["no_handshake"] = asyncio.run(silent_tcp(port, args.slow, args.slow_limit))
         results["fuzz"] = fuzz_phase(port, pid, args.fuzz)
     print(render(results))
     if args.json:
@@ -387,6 +417,7 @@ def render(results: dict[str, Any]) -> str:
                      f"{row['healthz_max_ms']:.2f} | {large} |")
     lines += ["", "slow loris: " + json.dumps(results["slow_loris"]),
               "slow loris, second round: " + json.dumps(results["slow_loris_again"]),
+              "no TLS handshake: " + json.dumps(results["no_handshake"]),
               "", "fuzz: " + json.dumps(results["fuzz"])]
     return "\n".join(lines)
 
