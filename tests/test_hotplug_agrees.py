@@ -41,7 +41,7 @@ element = st.fixed_dictionaries({"name": st.sampled_from(sorted(NADS))}, optiona
     "ips": st.sampled_from([["10.1.0.5/24"], ["10.2.0.5/24"], ["10.3.0.6/24"]]),
     "default-route": st.sampled_from([["10.1.0.1"], ["10.2.0.1"], ["10.3.0.1"], []]),
 })
-annotations = st.lists(element, max_size=3).map(lambda es: {NETWORKS: json.dumps(es)} if es else {})
+network_annotations = st.lists(element, max_size=3).map(lambda es: {NETWORKS: json.dumps(es)} if es else {})
 
 
 def pod(values: dict[str, str]) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def admitted(values: dict[str, str]) -> bool:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
-@given(old=annotations, new=annotations)
+@given(old=network_annotations, new=network_annotations)
 def test_hotplug_whatever_admission_allows_the_node_applies_by_adding_and_removing(
         old: dict[str, str], new: dict[str, str]) -> None:
     if not (admitted(old) and admitted(new)):
