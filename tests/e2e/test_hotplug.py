@@ -125,6 +125,8 @@ def test_hotplug_adds_net2_then_removes_net1_then_a_failing_add_changes_nothing(
     assert hot.status(pod) == [("cluster", "eth0"), ("default/hp-a", "net1"), ("default/hp-b", "net2")]
     assert ("Normal", "AddedInterface", "Add net2 [10.172.0.2/24] from default/hp-b") in hot.events(pod)
     assert len([r for r in node.reservations() if r.startswith("10.172.")]) == 1
+    checked = run_via_shim(hot.shim, node, "CHECK", container_id="c-hot", netns=ns, pod=pod)
+    assert checked.rc == 0, checked.out   # the runtime's CHECK sees the hot-added attachment and routes
 
     hot.annotate(pod, [{"name": "hp-b", "interface": "net2"}])
     wait_for(lambda: "net1" not in ns.links(), "net1 removed")
