@@ -6,7 +6,8 @@
    still check). p50/p99 from the scheduled send time (no coordinated omission).
 2. Slow loris: N TLS connections (default 2,000) that send a request line and then one header byte per second.
    Counts how many the server closes and when; /healthz latency meanwhile; server RSS before, during, after.
-   Twice, then N TCP connections that never start the TLS handshake.
+   Twice, then N TCP connections that never start the TLS handshake, then 256 keep-alive connections posting
+   admissions back to back while a probe opens a new TLS connection for each /healthz.
 3. Fuzz: 20,000 malformed or invented reviews (random kinds, odd strings, lone surrogates, bad shapes); server RSS
    and /metrics size before and after, and the status codes seen.
 
@@ -343,6 +344,57 @@ async def silent_tcp(port: int, count: int, limit_s: float) -> dict[str, Any]:
             "all_dropped_s": round(max(closed_at), 1) if len(closed_at) == len(opened) and closed_at else None}
 
 
+def probe_healthz(port: int, end: float, out: Any) -> None:
+    """Until ``end``: every 0.2 s a new TLS connection and one GET /healthz; seconds each (inf when refused)."""
+    samples: list[float] = []
+    while time.monotonic() < end:
+        start = time.monotonic()
+        try:
+            client = RawClient(port)
+            try:
+                status, _ = client.get("/healthz")
+            finally:
+                client.close()
+            samples.append(time.monotonic() - start if status == 200 else float("inf"))
+        except OSError:
+            samples.append(float("inf"))
+        time.sleep(0.2)
+    out.put(samples)
+
+
+async def busy_connections(port: int, count: int, duration: float) -> dict[str, Any]:
+    """``count`` keep-alive TLS connections posting 4-network reviews back to back; meanwhile a probe opens a new
+    TLS connection for each GET /healthz, as the kubelet does."""
+    body = pod_review(FOUR)
+    request = (f"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    end = time.monotonic() + duration
+    answered = 0
+
+    async def busy() -> None:
+        nonlocal answered
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls_context())
+        while time.monotonic() < end:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            answered += 1
+        writer.transport.abort()
+
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    prober = ctx.Process(target=probe_healthz, args=(port, end, out))  # its own process: no GIL shared with us
+    prober.start()
+    await asyncio.gather(*(busy() for _ in range(count)), return_exceptions=True)
+    samples: list[float] = out.get(timeout=60)
+    prober.join()
+    return {"busy_connections": count, "seconds": duration, "admissions_per_s": round(answered / duration),
+            "healthz_probes": len(samples), "healthz_refused": sum(1 for x in samples if x == float("inf")),
+            "healthz_new_connection_p50_ms": round(percentile(samples, 0.5), 1),
+            "healthz_new_connection_max_ms": round(percentile(samples, 1.0), 1)}
+
+
 # -- phase 3: fuzzed reviews -----------------------------------------------------------------------------------------
 ODD = ["\ud800", "\x1b[31m", "\u2028", "\x00", "a" * 300, "eth0", "net1@\udfff", "ns/x@y", "", "é"]
 
@@ -399,6 +451,7 @@ def main() -> int:
         results["slow_loris"] = asyncio.run(slow_loris(port, args.slow, args.slow_limit, pid))
         results["slow_loris_again"] = asyncio.run(slow_loris(port, args.slow, args.slow_limit, pid))  # leaks?
         results["no_handshake"] = asyncio.run(silent_tcp(port, args.slow, args.slow_limit))
+        results["busy"] = asyncio.run(busy_connections(port, 256, args.duration))
         results["fuzz"] = fuzz_phase(port, pid, args.fuzz)
     print(render(results))
     if args.json:
@@ -418,6 +471,7 @@ def render(results: dict[str, Any]) -> str:
     lines += ["", "slow loris: " + json.dumps(results["slow_loris"]),
               "slow loris, second round: " + json.dumps(results["slow_loris_again"]),
               "no TLS handshake: " + json.dumps(results["no_handshake"]),
+              "256 busy connections: " + json.dumps(results["busy"]),
               "", "fuzz: " + json.dumps(results["fuzz"])]
     return "\n".join(lines)
 
