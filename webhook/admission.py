@@ -127,7 +127,7 @@ def _hot_plug(review: Review, pod: Mapping[str, Any], new: Mapping[str, str], ol
     difference. No patch: the node plans the same with or without the canonical form."""
     namespace = review.namespace or str((pod.get("metadata") or {}).get("namespace") or "default")
     verdict = evaluate_pod(pod, catalog=catalog, policy=policy, namespace=namespace, canonical=False,
-                           writes_status=True, pods=pods, key=f"{namespace}/{review.name}")
+                           writes_status=True, pods=pods)   # the index holds this pod: never its own conflict
     change = hotplug_findings(new, old, namespace=namespace, catalog=catalog, policy=policy)
     return _from_verdict(Verdict((*verdict.findings, *change, *extra), suppressed=verdict.suppressed), patch=())
 

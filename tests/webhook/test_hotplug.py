@@ -16,6 +16,7 @@ import pytest
 from tests.paths import FIXTURES
 from webhook.admission import admit
 from webhook.catalog import MemoryCatalog
+from webhook.podindex import PodIndex, pod_entry, pod_key
 from webhook.policy import Policy, PolicyError
 from webhook.review import decode_review
 
@@ -145,3 +146,18 @@ def test_hotplug_rules_follow_the_policy_levels() -> None:
 def test_hotplug_policy_errors_name_the_setting(value: Any) -> None:
     with pytest.raises(PolicyError, match="hotPlug"):
         Policy.from_mapping({"hotPlug": value}, source="p")
+
+
+def test_hotplug_static_ips_the_pod_already_holds_are_not_its_own_conflict() -> None:
+    old, new = nets("macvlan-conf", IP192), nets("macvlan-conf", IP192, {"name": "macvlan-conf", "interface": "lan9"})
+    doc = update(old, new)
+    running = doc["request"]["oldObject"]
+    index = PodIndex()
+    index.put(pod_key(running), pod_entry(running))
+    other = copy.deepcopy(running)
+    other["metadata"]["name"] = "another"
+    result = admit(decode_review(json.dumps(doc).encode()), catalog=CATALOG, policy=HOT, mutate=True, pods=index)
+    assert result.decision.allowed, result.decision.errors
+    index.put(pod_key(other), pod_entry(other))
+    result = admit(decode_review(json.dumps(doc).encode()), catalog=CATALOG, policy=HOT, mutate=True, pods=index)
+    assert [f.rule for f in result.findings if f.severity == "error"] == ["static-ip-conflict"]
