@@ -368,12 +368,13 @@ async def busy_connections(port: int, count: int, duration: float) -> dict[str, 
     body = pod_review(FOUR)
     request = (f"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-    end = time.monotonic() + duration
     answered = 0
+    connections = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port, ssl=tls_context())
+                                         for _ in range(count)))
+    end = time.monotonic() + duration  # the clock starts once all are connected
 
-    async def busy() -> None:
+    async def busy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal answered
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls_context())
         while time.monotonic() < end:
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -386,7 +387,7 @@ async def busy_connections(port: int, count: int, duration: float) -> dict[str, 
     out = ctx.Queue()
     prober = ctx.Process(target=probe_healthz, args=(port, end, out))  # its own process: no GIL shared with us
     prober.start()
-    await asyncio.gather(*(busy() for _ in range(count)), return_exceptions=True)
+    await asyncio.gather(*(busy(reader, writer) for reader, writer in connections), return_exceptions=True)
     samples: list[float] = out.get(timeout=60)
     prober.join()
     return {"busy_connections": count, "seconds": duration, "admissions_per_s": round(answered / duration),
