@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from cni import shim
+from cni.confguard import ConfGuard
 from cni.context import Context
 from cni.hotplug_loop import HotplugLoop
+from cni.install import Layout
 from cni.metrics import NodeMetrics, serve_metrics
 from cni.node_logging import configure_logging
 from cni.node_settings import NodeSettings
@@ -51,6 +53,7 @@ class DaemonOptions:
     chroot_dir: str | None = None  # the node's root filesystem as mounted here; delegates run chrooted in it
     hot_plug: bool = False  # reconcile running pods whose networks annotation changed (cni.hotplug)
     cache_dirs: tuple[str, ...] = (DEFAULT_CACHE_DIR,)  # where the ADD records are (the conflists' cacheDir)
+    guard: Layout | None = None  # keep 00-netweave.conflist in this CNI config directory (cni.confguard)
 
 
 # ---- the kubernetes edge ------------------------------------------------------------------------------------
@@ -265,6 +268,9 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
         listeners: list[Callable[[], None]] = []
         cache = WatchCache(transport, node_name=options.node_name, on_change=lambda: _notify(listeners))
         cache.start()
+        guard = ConfGuard(options.guard) if options.guard is not None else None
+        if guard is not None:
+            guard.start()
         try:
             if not _wait_synced(cache, options.sync_timeout, stopping):
                 logger.warning("watch cache not synced yet; lookups fall back to GETs",
@@ -277,6 +283,8 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
                                                     options.chroot_dir), metrics, stopping, background))
         finally:
             cache.stop(timeout=0.5)   # daemon threads: a watch stuck in a read must not delay the exit
+            if guard is not None:
+                guard.stop(timeout=0.5)
     if unfinished:
         logger.error("exiting with operations unfinished after the shutdown grace",
                      extra={"unfinished": unfinished, "grace": options.limits.shutdown_grace})
@@ -362,6 +370,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "annotation (admission allows them under policy hotPlug): add and remove its attachments")
     parser.add_argument("--cache-dir", action="append", help="where the ADD records are, as the conflist's "
                         f"cacheDir (repeatable; default: {DEFAULT_CACHE_DIR}); hot-plug reads them")
+    parser.add_argument("--guard-cni-conf-dir", type=Path, help="keep 00-netweave.conflist in this CNI config "
+                        "directory (node-install's --cni-conf-dir, mounted writable): re-render it within a second "
+                        "when another agent removes, renames or edits it or the primary config changes")
+    parser.add_argument("--host-cni-conf-dir", type=Path, default=Path("/etc/cni/net.d"),
+                        help="--guard-cni-conf-dir as the node sees it (default: %(default)s)")
 
 
 def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOptions:
@@ -380,7 +393,20 @@ def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOpti
                          sync_timeout=args.sync_timeout, log_level=args.log_level,
                          chroot_dir=os.path.abspath(args.chroot_dir) if args.chroot_dir else None,
                          hot_plug=bool(getattr(args, "hot_plug", False)),
-                         cache_dirs=tuple(getattr(args, "cache_dir", None) or (DEFAULT_CACHE_DIR,)))
+                         cache_dirs=tuple(getattr(args, "cache_dir", None) or (DEFAULT_CACHE_DIR,)),
+                         guard=_guard_layout(args))
+
+
+def _guard_layout(args: argparse.Namespace) -> Layout | None:
+    conf_dir = getattr(args, "guard_cni_conf_dir", None)
+    if conf_dir is None:
+        return None
+    if not conf_dir.is_dir():
+        raise ValueError(f"--guard-cni-conf-dir {str(conf_dir)!r} is not a directory; mount the node's CNI config "
+                         "directory there (writable) or leave the option out")
+    # The guard writes only the conflist and install's state; the shim's bin dir is not its business.
+    return Layout(bin_dir=conf_dir, conf_dir=conf_dir,
+                  host_conf_dir=getattr(args, "host_cni_conf_dir", None) or Path("/etc/cni/net.d"))
 
 
 def run(args: argparse.Namespace) -> int:

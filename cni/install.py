@@ -279,6 +279,32 @@ class InstallOptions:
     static_shim: Path | None = None  # the static binary to install; None: none was found
 
 
+@dataclass(frozen=True, slots=True)
+class ConflistSettings:
+    """What 00-netweave.conflist is rendered from besides the primary config; install records it in its state so
+    that the daemon's config guard (cni.confguard) re-renders exactly what install wrote."""
+
+    primary: str | None = None  # --primary-config; None = auto-detect
+    kubeconfig: str | None = None  # as the node sees it
+    socket: str = shim.DEFAULT_SOCKET
+    fallback: str = "none"
+    cni_version: str | None = None
+    readiness_indicator_file: str | None = None  # as the node sees it
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_json(cls, data: object) -> "ConflistSettings | None":
+        """The recorded settings; None when absent or not as install writes them."""
+        if not isinstance(data, dict):
+            return None
+        fields = {name: data.get(name, getattr(cls(), name)) for name in cls.__slots__}
+        if any(value is not None and not isinstance(value, str) for value in fields.values()):
+            return None
+        return cls(**fields)
+
+
 def install(options: InstallOptions) -> Path:
     """Install the shim, kubeconfig and 00-netweave.conflist; return the primary config it wraps."""
     layout = options.layout
@@ -300,17 +326,56 @@ def install(options: InstallOptions) -> Path:
         logger.warning("no static shim binary found; installing the Python shim, which needs the interpreter "
                        "on the host", extra={"interpreter": options.interpreter})
     write_atomic(layout.shim, content, mode=0o755)
-    primary = _move_aside_earlier_configs(layout, state, primary)
-    conf = load_config(primary) or {}
     indicator_file = options.readiness_indicator_file
-    conflist = netweave_conflist(conf, cluster_network=layout.host_path(primary), kubeconfig=kubeconfig,
-                                 socket=options.socket, fallback=options.fallback,
-                                 cni_version=options.cni_version,
-                                 readiness_indicator_file=layout.host_path(indicator_file) if indicator_file else None)
-    changed = write_atomic(layout.conflist, (json.dumps(conflist, indent=2) + "\n").encode(), mode=0o644)
+    settings = ConflistSettings(primary=options.primary, kubeconfig=kubeconfig, socket=options.socket,
+                                fallback=options.fallback, cni_version=options.cni_version,
+                                readiness_indicator_file=layout.host_path(indicator_file) if indicator_file else None)
+    primary, changed = write_conflist(layout, settings, state, primary)
     logger.info("installed", extra={"primary": str(primary), "conflist": str(layout.conflist),
                                     "changed": changed})
     return primary
+
+
+def write_conflist(layout: Layout, settings: ConflistSettings, state: Mapping[str, Any],
+                   primary: Path) -> tuple[Path, bool]:
+    """Move aside configs that sort before ours, then (re)write 00-netweave.conflist around `primary`: the one
+    rendering install and the config guard share. The primary's path now, and whether the conflist was written
+    (False when it already held exactly this: a restart rewrites nothing)."""
+    primary = _move_aside_earlier_configs(layout, state, primary, settings)
+    conf = load_config(primary)
+    if conf is None:  # e.g. caught half-written by its agent: render nothing from it, the next pass will
+        raise InstallError(f"the primary CNI config {primary} is not a readable config right now")
+    conflist = netweave_conflist(conf, cluster_network=layout.host_path(primary),
+                                 kubeconfig=settings.kubeconfig, socket=settings.socket, fallback=settings.fallback,
+                                 cni_version=settings.cni_version,
+                                 readiness_indicator_file=settings.readiness_indicator_file)
+    changed = write_atomic(layout.conflist, (json.dumps(conflist, indent=2) + "\n").encode(), mode=0o644)
+    return primary, changed
+
+
+def reconcile(layout: Layout) -> str | None:
+    """Put 00-netweave.conflist back as the last install rendered it, around the primary config as it is now.
+    Why it had to be rewritten, or None when it was as it should be; InstallError when there is nothing to
+    render from (no install state, no primary config)."""
+    state = read_state(layout)
+    settings = ConflistSettings.from_json(state.get("conflist"))
+    if settings is None:
+        raise InstallError(f"no install state in {layout.state}; run `netweave node-install` first")
+    primary = _current_primary(layout, state) or find_primary(layout.conf_dir, name=settings.primary)
+    if primary is None:
+        raise InstallError(f"no primary CNI config in {layout.conf_dir}; 00-netweave.conflist left as it is")
+    try:
+        before: bytes | None = layout.conflist.read_bytes()
+    except FileNotFoundError:
+        before = None
+    primary, changed = write_conflist(layout, settings, state, primary)
+    if not changed:
+        return None
+    # Equal bytes yet rewritten: the file went away between our read and our write.
+    if before is None or before == layout.conflist.read_bytes():
+        return f"{CONFLIST_NAME} was missing (removed or renamed by another agent)"
+    return f"{CONFLIST_NAME} differed from its rendering around {primary.name} (the primary config changed " \
+           "or another agent edited it)"
 
 
 def _current_primary(layout: Layout, state: Mapping[str, Any]) -> Path | None:
@@ -330,7 +395,8 @@ def _renames(state: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(str(e[0]), str(e[1])) for e in entries if isinstance(e, list) and len(e) == 2]
 
 
-def _move_aside_earlier_configs(layout: Layout, state: Mapping[str, Any], primary: Path) -> Path:
+def _move_aside_earlier_configs(layout: Layout, state: Mapping[str, Any], primary: Path,
+                                settings: ConflistSettings) -> Path:
     """Rename configs that sort before ours (the runtime would pick them); return the primary's new path."""
     renames = _renames(state)
     new = [
@@ -339,7 +405,7 @@ def _move_aside_earlier_configs(layout: Layout, state: Mapping[str, Any], primar
         if is_candidate(path.name) and path.name < CONFLIST_NAME and path.is_file()
     ]
     recorded = {"primary": dict((to, orig) for orig, to in renames).get(primary.name, primary.name),
-                "renamed": [list(pair) for pair in renames + new]}
+                "renamed": [list(pair) for pair in renames + new], "conflist": settings.to_json()}
     # Record before renaming, so that an uninstall after a crash here still restores everything.
     write_atomic(layout.state, (json.dumps(recorded, indent=2) + "\n").encode(), mode=0o644)
     for orig, to in new:

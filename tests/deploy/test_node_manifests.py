@@ -73,7 +73,8 @@ def test_daemon_container_serves_the_socket() -> None:
     assert node["image"] == IMAGE
     assert [*node["command"], *node["args"]] == [
         "netweave", "node", "--socket", "/run/netweave/cni.sock", "--metrics", "127.0.0.1:9653",
-        "--chroot-dir", "/hostroot",
+        "--chroot-dir", "/hostroot", "--guard-cni-conf-dir", "/host/etc/cni/net.d",
+        "--host-cni-conf-dir", "/etc/cni/net.d",
     ]  # fmt: skip
     assert node["securityContext"]["privileged"] is True
     assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in node["env"]
@@ -84,7 +85,8 @@ def test_daemon_container_serves_the_socket() -> None:
     [
         # Delegates run chrooted in the node's root (--chroot-dir): writable, later mounts propagate in.
         pytest.param("/", "/hostroot", None, "HostToContainer", id="host-root"),
-        pytest.param("/etc/cni/net.d", "/host/etc/cni/net.d", True, None, id="cni-conf"),
+        # Writable: the config guard (--guard-cni-conf-dir) puts 00-netweave.conflist back.
+        pytest.param("/etc/cni/net.d", "/host/etc/cni/net.d", None, None, id="cni-conf"),
         # The conflist names the cluster network and kubeconfig by host path (install --host-cni-conf-dir).
         pytest.param("/etc/cni/net.d", "/etc/cni/net.d", True, None, id="cni-conf-at-host-path"),
         pytest.param("/var/lib/cni", "/var/lib/cni", None, None, id="cni-state"),

@@ -1,0 +1,65 @@
+"""The config guard: keep 00-netweave.conflist in the node's CNI config directory while the daemon runs.
+
+Other agents rewrite /etc/cni/net.d: Cilium's exclusive mode renames every foreign config (multus#972), a primary
+CNI upgrade rewrites its own conflist (new capabilities), an operator deletes files. Without the guard netweave
+would silently stop being called. Every `interval` seconds the guard re-renders the conflist with
+cni.install.reconcile (the one rendering install uses, from the settings install recorded) and logs why when it
+had to write. Polling, not inotify: a few small reads a second, and it works on every filesystem and mount.
+Removal is only through `netweave node-uninstall`, which runs when no daemon (and so no guard) is left.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+
+from cni import install
+from cni.install import InstallError, Layout
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 1.0
+Repaired = Callable[[str], None]
+
+
+class ConfGuard:
+    """A daemon thread that calls cni.install.reconcile every `interval` seconds until stopped."""
+
+    def __init__(self, layout: Layout, *, interval: float = DEFAULT_INTERVAL,
+                 on_repair: Repaired | None = None) -> None:
+        self._layout = layout
+        self._interval = interval
+        self._on_repair = on_repair
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="confguard", daemon=True)
+        self._last_problem: str | None = None
+
+    def check(self) -> str | None:
+        """One pass: why the conflist was rewritten, or None. Problems (no primary config, unwritable directory)
+        are logged once each, not every second, and retried at the next pass."""
+        try:
+            reason = install.reconcile(self._layout)
+        except (InstallError, OSError) as err:
+            problem = str(err)
+            if problem != self._last_problem:
+                logger.warning("cannot keep the CNI config", extra={"error": problem,
+                                                                   "conf_dir": str(self._layout.conf_dir)})
+            self._last_problem = problem
+            return None
+        self._last_problem = None
+        if reason is not None:
+            logger.warning("CNI config repaired", extra={"reason": reason, "conflist": str(self._layout.conflist)})
+            if self._on_repair is not None:
+                self._on_repair(reason)
+        return reason
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.check()
+            self._stop.wait(self._interval)
