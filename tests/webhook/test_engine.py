@@ -26,7 +26,8 @@ def verdict_of(name: str):  # type: ignore[no-untyped-def]
 
 PODS = [
     pytest.param("006-create-pod-nginx2-calico-ovn.json", True, set(), id="calico-default-ovn-secondary"),
-    pytest.param("007-create-pod-nginx2-ovn-calico.json", True, {"calico-secondary"}, id="ovn-default-calico-secondary"),
+    pytest.param("007-create-pod-nginx2-ovn-calico.json", True, {"calico-secondary"},
+                 id="ovn-default-calico-secondary"),
     pytest.param("011-create-pod-frontend.json", True, {"annotation-syntax"}, id="kube-ovn-ns-in-name"),
     pytest.param("012-create-pod-eth0-conflict.json", False, {"interface-name-reserved"}, id="eth0-secondary"),
     pytest.param("013-create-pod-broken-json.json", False, {"annotation-syntax"}, id="broken-json"),
