@@ -128,3 +128,5 @@ class Context:
     host_root: str | None = None  # the node's root filesystem as mounted here: delegates run chrooted in it
     delegate_timeout: float = 60.0
     status_retries: int = 5
+    # Defaults for keys the request's conflist leaves out: the node's policy file (cni.node_policy), read per request.
+    config_defaults: Callable[[], Mapping[str, Any]] = dict

@@ -27,9 +27,11 @@ from cni.hotplug_loop import HotplugLoop
 from cni.install import Layout
 from cni.metrics import NodeMetrics, serve_metrics
 from cni.node_logging import configure_logging
+from cni.node_policy import PolicyFile
 from cni.node_settings import NodeSettings
 from cni.request import DEFAULT_CACHE_DIR
 from cni.server import CniServer, Handler, Limits
+from cni.spec.policy import PolicyProblem
 from cni.watchcache import WatchCache
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class DaemonOptions:
     hot_plug: bool = False  # reconcile running pods whose networks annotation changed (cni.hotplug)
     cache_dirs: tuple[str, ...] = (DEFAULT_CACHE_DIR,)  # where the ADD records are (the conflists' cacheDir)
     guard: Layout | None = None  # keep 00-netweave.conflist in this CNI config directory (cni.confguard)
+    policy_file: Path | None = None  # the policy ConfigMap's file: defaults for the conflists' policy keys
 
 
 # ---- the kubernetes edge ------------------------------------------------------------------------------------
@@ -135,7 +138,8 @@ def memoized(factory: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = None,
-                   host_root: str | None = None) -> Context:
+                   host_root: str | None = None,
+                   config_defaults: Callable[[], Mapping[str, Any]] = dict) -> Context:
     """The Context the daemon's requests share: the watch cache's lookups and, given `api_client`, the daemon's
     own API credentials for every request (the service account token that kubelet keeps fresh, instead of the
     copy written into the node's kubeconfig at install time, which expires)."""
@@ -153,15 +157,18 @@ def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = N
         nad_lookup=cache.nad if cache is not None else None,
         node_name=node_name,
         host_root=host_root,
+        config_defaults=config_defaults,
     )
 
 
 def execute_handler(cache: WatchCache | None, node_name: str, api_client: Any = None,
-                    host_root: str | None = None) -> Handler:
-    """The in-process cni.execute, fed the watch cache (and the daemon's API client) through its Context."""
+                    host_root: str | None = None,
+                    config_defaults: Callable[[], Mapping[str, Any]] = dict) -> Handler:
+    """The in-process cni.execute, fed the watch cache (and the daemon's API client) through its Context;
+    `config_defaults` (the policy file) fill the policy keys a request's conflist leaves out."""
     from cni.execute import execute
 
-    context = daemon_context(cache, node_name, api_client, host_root)
+    context = daemon_context(cache, node_name, api_client, host_root, config_defaults)
 
     def handle(env: Mapping[str, str], stdin: bytes) -> tuple[bytes, int]:
         outcome = execute(env, stdin, context=context)
@@ -259,6 +266,11 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
     """
     stopping = StopRequest()
     with stopping.installed():
+        try:  # validated at start: a bad policy is an error, not a silent default
+            policy = PolicyFile(options.policy_file) if options.policy_file is not None else None
+        except PolicyProblem as err:
+            logger.error("bad policy", extra={"error": str(err)})
+            return 2
         try:
             transport = KubeTransport.connect(options.kubeconfig)
         except Exception as err:  # ConfigException, OSError, yaml errors: no usable API credentials
@@ -280,7 +292,9 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
                 if options.hot_plug else None
             unfinished = asyncio.run(serve(
                 options, handler or execute_handler(cache, options.node_name, transport.api_client,
-                                                    options.chroot_dir), metrics, stopping, background))
+                                                    options.chroot_dir,
+                                                    policy.config_defaults if policy is not None else dict),
+                metrics, stopping, background))
         finally:
             cache.stop(timeout=0.5)   # daemon threads: a watch stuck in a read must not delay the exit
             if guard is not None:
@@ -375,6 +389,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "when another agent removes, renames or edits it or the primary config changes")
     parser.add_argument("--host-cni-conf-dir", type=Path, default=Path("/etc/cni/net.d"),
                         help="--guard-cni-conf-dir as the node sees it (default: %(default)s)")
+    parser.add_argument("--policy", type=Path, help="the netweave policy file (.netweave.yaml keys, the ConfigMap "
+                        "netweave-policy the webhook reads too): namespaceIsolation, globalNamespaces, "
+                        "systemNamespace, clusterRoutes and sourceRouting apply to every conflist that does not set "
+                        "them; validated at start, re-read when it changes (a missing file: built-in defaults)")
 
 
 def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOptions:
@@ -394,7 +412,7 @@ def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOpti
                          chroot_dir=os.path.abspath(args.chroot_dir) if args.chroot_dir else None,
                          hot_plug=bool(getattr(args, "hot_plug", False)),
                          cache_dirs=tuple(getattr(args, "cache_dir", None) or (DEFAULT_CACHE_DIR,)),
-                         guard=_guard_layout(args))
+                         guard=_guard_layout(args), policy_file=getattr(args, "policy", None))
 
 
 def _guard_layout(args: argparse.Namespace) -> Layout | None:

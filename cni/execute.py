@@ -27,7 +27,7 @@ def execute(environ: Mapping[str, str], stdin: bytes, *, context: Context) -> Ou
     """Run one CNI operation; never raises (errors become the spec's error JSON and exit code 1)."""
     version = _version_hint(stdin)
     try:
-        req = Request.from_env(environ, stdin)
+        req = Request.from_env(environ, stdin, defaults=context.config_defaults())
         return _dispatch(context, req)
     except CniError as e:
         logger.error("%s failed: %s", environ.get("CNI_COMMAND", "?"), e, extra=_extra(environ, e.code))

@@ -23,6 +23,7 @@ from cni.spec import (
     element_value_problems,
     ifname_problem,
     interface_names,
+    isolation_denial,
     json_text_problems,
     namespace_forbidden,
     network_namespace,
@@ -242,7 +243,7 @@ def _usable_nad(key: NadKey, nads: Mapping[NadKey, Nad | None], *, config: Confi
     if namespace_forbidden(namespace, pod_namespace=pod_namespace, isolation=config.namespace_isolation,
                            global_namespaces=config.global_namespaces):
         raise CniError(errors.NETWORK_FORBIDDEN,
-                       f"network {namespace}/{name} is in another namespace and namespaceIsolation is on")
+                       f"network {namespace}/{name}: {isolation_denial(namespace, pod_namespace=pod_namespace)}")
     nad = nads.get(key)
     if nad is None:
         raise CniError(errors.NETWORK_NOT_FOUND, f"network-attachment-definition {namespace}/{name} not found")

@@ -93,8 +93,10 @@ class Request:
         return PodRef(ns, name, self.args.get("K8S_POD_UID") or None)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], stdin: bytes) -> Request:
-        """Validate the CNI variables and the stdin config; raise CniError with the spec's code."""
+    def from_env(cls, environ: Mapping[str, str], stdin: bytes, *,
+                 defaults: Mapping[str, Any] | None = None) -> Request:
+        """Validate the CNI variables and the stdin config (`defaults` fill keys it leaves out); raise CniError
+        with the spec's code."""
         command = environ.get("CNI_COMMAND", "")
         if command not in COMMANDS:
             raise CniError(errors.INVALID_ENVIRONMENT, "CNI_COMMAND is missing or unknown", repr(command))
@@ -111,7 +113,7 @@ class Request:
         ifname = environ.get("CNI_IFNAME", "")
         if ifname and not valid_ifname(ifname):
             raise CniError(errors.INVALID_ENVIRONMENT, "CNI_IFNAME is not a valid interface name", ifname)
-        config = parse_config(raw, command=command)
+        config = parse_config(raw, command=command, defaults=defaults)
         return cls(
             command=cast(Command, command),
             cni_version=config.cni_version,
@@ -160,8 +162,12 @@ def valid_ifname(name: str) -> bool:
     )
 
 
-def parse_config(raw: Mapping[str, Any], *, command: str) -> Config:
-    """The netweave config; code 1 for an unsupported cniVersion, 7 for anything else wrong."""
+def parse_config(raw: Mapping[str, Any], *, command: str, defaults: Mapping[str, Any] | None = None) -> Config:
+    """The netweave config; code 1 for an unsupported cniVersion, 7 for anything else wrong. `defaults` (the node
+    policy's settings, cni.spec.policy) apply to the keys the config leaves out, and stay in Config.raw, so the
+    ADD record keeps what the attachment was made with."""
+    if defaults:
+        raw = {**defaults, **raw}
     version = raw.get("cniVersion")
     if not isinstance(version, str):
         raise CniError(errors.INVALID_CONFIG, "config needs a string cniVersion")

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 
 from cni.spec.namespaces import GLOBAL_NAMESPACES
+from cni.spec.policy import PolicyProblem, read_node_policy
 
 Level = Literal["error", "warning", "off"]
 _LEVELS = ("error", "warning", "off")
@@ -112,20 +113,18 @@ class Policy:
     @classmethod
     def from_mapping(cls, data: Any, *, source: str) -> Policy:
         """Build a policy from decoded YAML/JSON (a ConfigMap's data, say)."""
-        if not isinstance(data, Mapping):
-            raise PolicyError(f"{source}: the policy must be a mapping of settings")
-        known = {"rules", "primaryInterface", "systemNamespace", "namespaceIsolation", "globalNamespaces",
-                 "resourceNodeSelectors", "maxNetworks", "protectedRules", "statusWriters", "hotPlug"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise PolicyError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        # The keys and the settings the node shares (cni.spec.policy): one reader, one meaning on both sides.
+        try:
+            node = read_node_policy(data, source=source)
+        except PolicyProblem as err:
+            raise PolicyError(str(err)) from err
         writers = _status_writers(data.get("statusWriters", {}), source)
         return cls(
             severities=_severities(data.get("rules", {}), source),
             primary_interface=_string(data, "primaryInterface", "eth0", source),
-            system_namespace=_string(data, "systemNamespace", "kube-system", source),
-            namespace_isolation=_boolean(data, "namespaceIsolation", source),
-            global_namespaces=_strings(data, "globalNamespaces", GLOBAL_NAMESPACES, source),
+            system_namespace=node.system_namespace,
+            namespace_isolation=node.namespace_isolation,
+            global_namespaces=node.global_namespaces,
             resource_node_selectors=_string_map(data, "resourceNodeSelectors", source),
             max_networks=_positive(data, "maxNetworks", DEFAULT_MAX_NETWORKS, source),
             extra_protected=_rule_ids(data.get("protectedRules", []), source),

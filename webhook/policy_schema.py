@@ -49,6 +49,11 @@ def policy_schema() -> dict[str, Any]:
             "namespaceIsolation": {"description": "pods use NADs of their namespace and the global ones only",
                                    "type": "boolean", "default": False},
             "globalNamespaces": {"description": "namespaces whose NADs every pod may use", **names},
+            "clusterRoutes": {"description": "node: CIDRs routed through the cluster network (service and pod "
+                                             "CIDRs) when another network takes the default route",
+                              "type": "array", "items": {"type": "string", "minLength": 1}},
+            "sourceRouting": {"description": "node: a routing table per secondary interface (replies leave "
+                                             "where requests came in)", "type": "boolean", "default": False},
             "resourceNodeSelectors": {"description": "device resource -> node label (key or key=value)",
                                       "type": "object", "additionalProperties": {"type": "string"}},
             "maxNetworks": {"description": "networks one pod may request", "type": "integer", "minimum": 1,

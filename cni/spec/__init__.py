@@ -3,6 +3,7 @@
 from cni.spec.namespaces import (
     GLOBAL_NAMESPACES,
     default_network_namespace,
+    isolation_denial,
     namespace_forbidden,
     network_namespace,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "free_interface_name",
     "ifname_problem",
     "interface_names",
+    "isolation_denial",
     "json_text_problems",
     "namespace_forbidden",
     "netconf_from_mapping",

@@ -24,6 +24,12 @@ def default_network_namespace(namespace: str | None, *, system_namespace: str) -
     return namespace or system_namespace
 
 
+def isolation_denial(namespace: str, *, pod_namespace: str) -> str:
+    """The one wording of a namespace-isolation refusal: admission denies with it, the node refuses with it."""
+    return (f'pods in namespace "{pod_namespace}" may not use networks from namespace "{namespace}" '
+            "(namespace isolation)")
+
+
 def namespace_forbidden(namespace: str, *, pod_namespace: str, isolation: bool,
                         global_namespaces: Collection[str]) -> bool:
     """Whether namespace isolation keeps a pod in `pod_namespace` from a network in `namespace`."""

@@ -16,13 +16,15 @@ def _pod() -> dict[str, Any]:
 
 def _mounts(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     volumes = {v["name"]: v for v in _pod()["volumes"]}
-    return {volumes[m["name"]]["hostPath"]["path"]: m for m in container["volumeMounts"]}
+    return {volumes[m["name"]]["hostPath"]["path"]: m for m in container["volumeMounts"]
+            if "hostPath" in volumes[m["name"]]}
 
 
 def _mounts_at(container: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
     """mountPath -> (host path, mount): a host directory may be mounted at several paths."""
     volumes = {v["name"]: v for v in _pod()["volumes"]}
-    return {m["mountPath"]: (volumes[m["name"]]["hostPath"]["path"], m) for m in container["volumeMounts"]}
+    return {m["mountPath"]: (volumes[m["name"]].get("hostPath", {}).get("path", ""), m)
+            for m in container["volumeMounts"]}
 
 
 def test_node_role_is_exactly_what_the_daemon_needs() -> None:
@@ -74,7 +76,7 @@ def test_daemon_container_serves_the_socket() -> None:
     assert [*node["command"], *node["args"]] == [
         "netweave", "node", "--socket", "/run/netweave/cni.sock", "--metrics", "127.0.0.1:9653",
         "--chroot-dir", "/hostroot", "--guard-cni-conf-dir", "/host/etc/cni/net.d",
-        "--host-cni-conf-dir", "/etc/cni/net.d",
+        "--host-cni-conf-dir", "/etc/cni/net.d", "--policy", "/etc/netweave/netweave.yaml",
     ]  # fmt: skip
     assert node["securityContext"]["privileged"] is True
     assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in node["env"]
@@ -129,3 +131,19 @@ def test_uninstall_daemonset_runs_node_uninstall() -> None:
     assert uninstall["image"] == IMAGE
     assert uninstall["args"][0] == "node-uninstall"
     assert daemonset["metadata"]["namespace"] == "netweave-system"
+
+
+def test_webhook_and_node_read_the_one_policy_configmap() -> None:
+    """deploy/policy: the same ConfigMap file is the webhook's --config and the node's --policy."""
+    objects = render(BASE)
+    configmap = find(objects, "ConfigMap", "netweave-policy")
+    assert set(configmap["data"]) == {"netweave.yaml"}
+    webhook = find(objects, "Deployment", "netweave-webhook")["spec"]["template"]["spec"]
+    readers = {"webhook": (webhook, "--config"), "node": (_pod(), "--policy")}
+    for pod, flag in readers.values():
+        [container] = pod["containers"]
+        path = container["args"][container["args"].index(flag) + 1]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        [mount] = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+        assert volumes[mount["name"]]["configMap"] == {"name": "netweave-policy"}
+        assert path == f"{mount['mountPath']}/netweave.yaml" and mount["readOnly"] is True

@@ -72,6 +72,7 @@ def test_base_renders_the_expected_objects() -> None:
         "ClusterRole/netweave-webhook",
         "ClusterRoleBinding/netweave-node",
         "ClusterRoleBinding/netweave-webhook",
+        "ConfigMap/netweave-policy",
         "DaemonSet/netweave-node",
         "Deployment/netweave-webhook",
         "MutatingWebhookConfiguration/netweave",

@@ -232,7 +232,7 @@ def test_deployment_runs_two_replicas_of_the_server() -> None:
     assert container["image"] == IMAGE
     assert [*container["command"], *container["args"]] == [
         "netweave", "serve", "--listen", "0.0.0.0:8443", "--tls-cert", "/tls/tls.crt",
-        "--tls-key", "/tls/tls.key", "--catalog", "cluster",
+        "--tls-key", "/tls/tls.key", "--catalog", "cluster", "--config", "/etc/netweave/netweave.yaml",
     ]  # fmt: skip
 
 

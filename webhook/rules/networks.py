@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import combinations
 
-from cni.spec import IPNetwork, namespace_forbidden
+from cni.spec import IPNetwork, isolation_denial, namespace_forbidden
 from webhook.rules.base import Attachment, Issue, PodContext
 
 
@@ -36,8 +36,7 @@ def network_namespace_forbidden(ctx: PodContext) -> Iterator[Issue]:
     for att in ctx.attachments:
         if _forbidden(ctx, att):
             yield Issue(f"{att.path}.namespace" if att.selection.namespace else att.path,
-                        f'{att.label}: pods in namespace "{ctx.namespace}" may not use networks from namespace '
-                        f'"{att.namespace}" (namespace isolation)',
+                        f"{att.label}: {isolation_denial(att.namespace, pod_namespace=ctx.namespace)}",
                         f'use a NAD in "{ctx.namespace}" or in a global namespace '
                         f'({", ".join(ctx.policy.global_namespaces) or "none"})')
 
@@ -65,8 +64,7 @@ def default_network_override(ctx: PodContext) -> Iterator[Issue]:
     if att.nad is None:
         yield _not_found(ctx, att)
     elif _forbidden(ctx, att):
-        yield Issue(ctx.default_path, f'{att.label}: pods in namespace "{ctx.namespace}" may not use networks '
-                    f'from namespace "{att.namespace}" (namespace isolation)',
+        yield Issue(ctx.default_path, f"{att.label}: {isolation_denial(att.namespace, pod_namespace=ctx.namespace)}",
                     "use a default network in a global namespace")
 
 
