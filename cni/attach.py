@@ -90,6 +90,8 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
     except Exception as exc:
         e = exc if isinstance(exc, CniError) else CniError(errors.UNEXPECTED, "unexpected error", repr(exc))
         where = f'network "{failed.network}" interface "{failed.ifname}"' if failed else "pod routes"
+        if failed is not None:
+            ctx.network_failed(failed.network, "ADD")
         logger.error("ADD failed at %s, rolling back: %s", where, e, exc_info=not isinstance(exc, CniError))
         done = attachments[: attachments.index(failed) + 1] if failed else attachments
         _settle_rollback(config, record, done, results, _rollback(ctx, req, done, results, rules))
@@ -367,6 +369,7 @@ def _del_attachments(ctx: Context, req: Request, attachments: Sequence[Attachmen
                                "the pod; not an error: %s", e, extra=extra)
                 continue
             logger.error("DEL failed (%s): %s", why, e, extra=extra)
+            ctx.network_failed(att.network, "DEL")
             first = first or CniError(e.code, f'network "{att.network}" interface "{att.ifname}": {e.msg}',
                                       e.details)
     return first

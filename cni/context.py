@@ -130,3 +130,6 @@ class Context:
     status_retries: int = 5
     # Defaults for keys the request's conflist leaves out: the node's policy file (cni.node_policy), read per request.
     config_defaults: Callable[[], Mapping[str, Any]] = dict
+    # Failure counters (the daemon's cni.metrics): a delegate (plugin type, command), a network (its name, command).
+    delegate_failed: Callable[[str, str], None] = lambda plugin, command: None
+    network_failed: Callable[[str, str], None] = lambda network, command: None

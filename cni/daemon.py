@@ -16,13 +16,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from cni import shim
 from cni.confguard import ConfGuard
 from cni.context import Context
+from cni.health import loop_problem, socket_identity, socket_problem
 from cni.hotplug_loop import HotplugLoop
 from cni.install import Layout
 from cni.metrics import NodeMetrics, serve_metrics
@@ -139,7 +140,8 @@ def memoized(factory: Callable[[str], Any]) -> Callable[[str], Any]:
 
 def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = None,
                    host_root: str | None = None,
-                   config_defaults: Callable[[], Mapping[str, Any]] = dict) -> Context:
+                   config_defaults: Callable[[], Mapping[str, Any]] = dict,
+                   failures: NodeMetrics | None = None) -> Context:
     """The Context the daemon's requests share: the watch cache's lookups and, given `api_client`, the daemon's
     own API credentials for every request (the service account token that kubelet keeps fresh, instead of the
     copy written into the node's kubeconfig at install time, which expires)."""
@@ -151,7 +153,7 @@ def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = N
         kube: Callable[[str], Any] = lambda _path: shared  # noqa: E731
     else:
         kube = memoized(kube_from_kubeconfig)
-    return Context(
+    context = Context(
         kube=kube,
         pod_lookup=cache.pod if cache is not None else None,
         nad_lookup=cache.nad if cache is not None else None,
@@ -159,16 +161,21 @@ def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = N
         host_root=host_root,
         config_defaults=config_defaults,
     )
+    if failures is None:
+        return context
+    return replace(context, delegate_failed=failures.delegate_failed, network_failed=failures.network_failed)
 
 
 def execute_handler(cache: WatchCache | None, node_name: str, api_client: Any = None,
                     host_root: str | None = None,
-                    config_defaults: Callable[[], Mapping[str, Any]] = dict) -> Handler:
+                    config_defaults: Callable[[], Mapping[str, Any]] = dict,
+                    failures: NodeMetrics | None = None) -> Handler:
     """The in-process cni.execute, fed the watch cache (and the daemon's API client) through its Context;
-    `config_defaults` (the policy file) fill the policy keys a request's conflist leaves out."""
+    `config_defaults` (the policy file) fill the policy keys a request's conflist leaves out; `failures` count
+    failed delegates and networks."""
     from cni.execute import execute
 
-    context = daemon_context(cache, node_name, api_client, host_root, config_defaults)
+    context = daemon_context(cache, node_name, api_client, host_root, config_defaults, failures)
 
     def handle(env: Mapping[str, str], stdin: bytes) -> tuple[bytes, int]:
         outcome = execute(env, stdin, context=context)
@@ -237,11 +244,13 @@ async def serve(options: DaemonOptions, handler: Handler, metrics: NodeMetrics,
     after the shutdown grace. `background` starts work that needs the server (hot-plug) and returns its stop."""
     server = CniServer(handler, limits=options.limits, observer=metrics)
     await server.start(options.socket)
-    stop_background = background(server, asyncio.get_running_loop()) if background is not None else None
-    metrics.watch_liveness(lambda: stuck_reason(server.longest_running(), options.limits))
+    loop = asyncio.get_running_loop()
+    stop_background = background(server, loop) if background is not None else None
+    identity = socket_identity(options.socket)
+    metrics.watch_liveness(lambda: stuck_reason(server.longest_running(), options.limits) or loop_problem(loop))
+    metrics.watch_readiness(lambda: loop_problem(loop) or socket_problem(options.socket, identity))
     http = serve_metrics(metrics, *options.metrics) if options.metrics else None
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     with contextlib.ExitStack() as signals:
         if stopping is None:
             stopping = signals.enter_context(StopRequest().installed())
@@ -280,20 +289,21 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
         listeners: list[Callable[[], None]] = []
         cache = WatchCache(transport, node_name=options.node_name, on_change=lambda: _notify(listeners))
         cache.start()
-        guard = ConfGuard(options.guard) if options.guard is not None else None
+        metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
+        guard = ConfGuard(options.guard, on_repair=metrics.config_repaired) if options.guard is not None else None
         if guard is not None:
             guard.start()
         try:
             if not _wait_synced(cache, options.sync_timeout, stopping):
                 logger.warning("watch cache not synced yet; lookups fall back to GETs",
                                extra={"waited": options.sync_timeout})
-            metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
             background = hotplug_starter(options, cache, transport.api_client, metrics, listeners) \
                 if options.hot_plug else None
             unfinished = asyncio.run(serve(
                 options, handler or execute_handler(cache, options.node_name, transport.api_client,
                                                     options.chroot_dir,
-                                                    policy.config_defaults if policy is not None else dict),
+                                                    policy.config_defaults if policy is not None else dict,
+                                                    metrics),
                 metrics, stopping, background))
         finally:
             cache.stop(timeout=0.5)   # daemon threads: a watch stuck in a read must not delay the exit
@@ -401,6 +411,10 @@ def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOpti
         raise ValueError("the node name is unknown: set NODE_NAME (downward API spec.nodeName) or --node-name")
     if args.request_timeout >= shim.REPLY_TIMEOUT:
         raise ValueError(f"--request-timeout must stay below the shim's {shim.REPLY_TIMEOUT:g} s")
+    if args.shutdown_grace <= args.request_timeout:
+        # The drain must outlast a request that just started; the pod's terminationGracePeriodSeconds the drain.
+        raise ValueError(f"--shutdown-grace ({args.shutdown_grace:g} s) must exceed --request-timeout "
+                         f"({args.request_timeout:g} s), so that SIGTERM lets a request that just started finish")
     if args.chroot_dir and not os.path.isdir(args.chroot_dir):
         raise ValueError(f"--chroot-dir {args.chroot_dir!r} is not a directory; mount the node's / there "
                          "(hostPath /) or leave the option out")

@@ -86,6 +86,7 @@ def run_plugin(ctx: Context, command: str, conf: Mapping[str, Any], inv: Invocat
     logger.debug("delegate %s %s", command, plugin_type, extra={
         "plugin": plugin_type, "ifname": inv.ifname, "delegate_ms": round(elapsed_ms, 3), "rc": out.returncode})
     if out.returncode != 0:
+        ctx.delegate_failed(plugin_type, command)
         raise plugin_error(plugin_type, out.stdout, out.stderr, out.returncode)
     if command != "ADD":
         return None

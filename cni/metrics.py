@@ -1,7 +1,13 @@
-"""Prometheus metrics and /healthz for the node daemon, on a local port, with their own CollectorRegistry."""
+"""Prometheus metrics, /healthz and /readyz of the node daemon, with their own CollectorRegistry.
+
+Served on --metrics (the DaemonSet binds the node's IP, so Prometheus can scrape it; docs/monitoring has a
+PodMonitor). /healthz (liveness): 503 when an operation hangs far past its timeout or the serving loop does not
+respond. /readyz (readiness): 503 until the watches listed once, and while the loop or its socket cannot serve.
+"""
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,8 +62,19 @@ class NodeMetrics:
                               registry=self.registry)
         self._hotplug = Counter("netweave_hotplug_reconciles", "Hot-plug reconciles of a sandbox by outcome "
                                 "(applied, unchanged, failed, skipped)", ["outcome"], registry=self.registry)
+        # Which delegate and which network fail: label values are plugin types and NAD names, both bounded by
+        # what the cluster defines (never pod or container ids).
+        self._delegate_failures = Counter("netweave_delegate_failures", "Delegate plugin invocations that failed, "
+                                          "by plugin type and command", ["plugin", "command"],
+                                          registry=self.registry)
+        self._network_failures = Counter("netweave_network_failures", "Attachments that failed, by network "
+                                         "(NAD namespace/name, or the cluster network's name) and command",
+                                         ["network", "command"], registry=self.registry)
+        self._repairs = Counter("netweave_node_config_repairs", "Times the config guard rewrote "
+                                "00-netweave.conflist", registry=self.registry)
         self._cache = cache or (lambda: {})
         self._stuck: Callable[[], str | None] = lambda: None
+        self._unready: Callable[[], str | None] = lambda: None
         if cache is not None:
             self.registry.register(_CacheCollector(cache, lookups or (lambda: {})))
 
@@ -68,6 +85,15 @@ class NodeMetrics:
     def hotplug_finished(self, outcome: str) -> None:
         self._hotplug.labels(outcome).inc()
 
+    def delegate_failed(self, plugin: str, command: str) -> None:
+        self._delegate_failures.labels(plugin or "unknown", command).inc()
+
+    def network_failed(self, network: str, command: str) -> None:
+        self._network_failures.labels(network, command).inc()
+
+    def config_repaired(self, reason: str) -> None:
+        self._repairs.inc()
+
     def load_changed(self, *, running: int, waiting: int) -> None:
         self._running.set(running)
         self._waiting.set(waiting)
@@ -76,8 +102,13 @@ class NodeMetrics:
         return generate_latest(self.registry)
 
     def watch_liveness(self, stuck: Callable[[], str | None]) -> None:
-        """Make /healthz fail while `stuck()` returns a reason (e.g. an operation hung far past its timeout)."""
+        """Make /healthz fail while `stuck()` returns a reason (an operation hung far past its timeout, the serving
+        loop wedged)."""
         self._stuck = stuck
+
+    def watch_readiness(self, unready: Callable[[], str | None]) -> None:
+        """Make /readyz fail while `unready()` returns a reason (the socket gone, the loop not serving)."""
+        self._unready = unready
 
     def health(self) -> tuple[int, bytes]:
         """/healthz: 200 while the daemon serves (the body says whether the caches are synced); 503 when stuck."""
@@ -87,9 +118,12 @@ class NodeMetrics:
         return (503 if reason else 200), json.dumps(body).encode()
 
     def ready(self) -> tuple[int, bytes]:
-        """/readyz: 503 until every watch listed once (lookups fall back to GETs meanwhile)."""
+        """/readyz: 503 until every watch listed once (lookups fall back to GETs meanwhile) and while the daemon
+        cannot serve the shim."""
         synced = all(s for _, s in self._cache().values())
-        return (200 if synced else 503), json.dumps({"synced": synced}).encode()
+        reason = self._unready()
+        body = {"synced": synced, "reason": reason}
+        return (200 if synced and reason is None else 503), json.dumps(body).encode()
 
 
 def serve_metrics(metrics: NodeMetrics, host: str, port: int) -> ThreadingHTTPServer:
@@ -114,7 +148,11 @@ def serve_metrics(metrics: NodeMetrics, host: str, port: int) -> ThreadingHTTPSe
         def log_message(self, format: str, *args: object) -> None:
             return None
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    class Server(ThreadingHTTPServer):
+        # The node's IP may be IPv6 (status.hostIP on a single-stack IPv6 cluster).
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    server = Server((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     logger.info("metrics listening", extra={"address": f"{host}:{server.server_address[1]}"})

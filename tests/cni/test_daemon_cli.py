@@ -48,6 +48,8 @@ def test_settings_from_env(environ: dict[str, str], expected: NodeSettings) -> N
     [
         pytest.param((), "NODE_NAME", id="no-node-name"),
         pytest.param(("--node-name", "n", "--request-timeout", "200"), "below the shim", id="timeout-above-shim"),
+        pytest.param(("--node-name", "n", "--request-timeout", "120", "--shutdown-grace", "60"),
+                     "must exceed --request-timeout", id="drain-shorter-than-a-request"),
     ],
 )
 def test_bad_settings_are_refused(argv: tuple[str, ...], message: str) -> None:

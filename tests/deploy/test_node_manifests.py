@@ -1,5 +1,6 @@
 """Properties of the rendered node side: RBAC, the DaemonSet and the uninstall DaemonSet."""
 
+import argparse
 from typing import Any
 
 import pytest
@@ -74,7 +75,8 @@ def test_daemon_container_serves_the_socket() -> None:
     [node] = _pod()["containers"]
     assert node["image"] == IMAGE
     assert [*node["command"], *node["args"]] == [
-        "netweave", "node", "--socket", "/run/netweave/cni.sock", "--metrics", "127.0.0.1:9653",
+        "netweave", "node", "--socket", "/run/netweave/cni.sock", "--metrics", "$(NODE_IP):9653",
+        "--request-timeout", "120", "--shutdown-grace", "150",
         "--chroot-dir", "/hostroot", "--guard-cni-conf-dir", "/host/etc/cni/net.d",
         "--host-cni-conf-dir", "/etc/cni/net.d", "--policy", "/etc/netweave/netweave.yaml",
     ]  # fmt: skip
@@ -147,3 +149,46 @@ def test_webhook_and_node_read_the_one_policy_configmap() -> None:
         [mount] = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
         assert volumes[mount["name"]]["configMap"] == {"name": "netweave-policy"}
         assert path == f"{mount['mountPath']}/netweave.yaml" and mount["readOnly"] is True
+
+
+def _daemon_args() -> argparse.Namespace:
+    """The daemon container's args, read by the daemon's own parser."""
+    from cni import daemon
+
+    [node] = _pod()["containers"]
+    parser = argparse.ArgumentParser()
+    daemon.add_arguments(parser)
+    return parser.parse_args(node["args"][1:])
+
+
+def test_grace_periods_nest_pod_over_drain_over_request() -> None:
+    """SIGKILL never lands mid-ADD: the kubelet waits longer than the daemon drains, which waits longer than a
+    request may run, which the shim waits for."""
+    from cni import shim
+
+    args = _daemon_args()
+    assert _pod()["terminationGracePeriodSeconds"] > args.shutdown_grace > args.request_timeout
+    assert args.request_timeout < shim.REPLY_TIMEOUT
+
+
+def test_probes_are_the_daemons_http_endpoints_on_the_node_ip() -> None:
+    [node] = _pod()["containers"]
+    host, port = _daemon_args().metrics
+    assert host == "$(NODE_IP)"
+    assert {"name": "NODE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}} in node["env"]
+    assert {"name": "metrics", "containerPort": port, "protocol": "TCP"} in node["ports"]
+    assert node["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert node["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    # Liveness gives up later than readiness: a slow start or a busy moment must not restart the daemon.
+    live, ready = node["livenessProbe"], node["readinessProbe"]
+    assert live["periodSeconds"] * live["failureThreshold"] > ready["periodSeconds"] * ready.get("failureThreshold", 3)
+
+
+def test_the_node_pod_has_guaranteed_qos() -> None:
+    """requests == limits for cpu and memory in every container, init containers included (what the kubelet
+    requires for the Guaranteed class)."""
+    pod = _pod()
+    for container in [*pod["initContainers"], *pod["containers"]]:
+        resources = container["resources"]
+        assert set(resources["limits"]) == {"cpu", "memory"}, container["name"]
+        assert resources["requests"] == resources["limits"], container["name"]
