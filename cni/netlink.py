@@ -1,14 +1,18 @@
 """pyroute2 edge: read and take away the pod's default routes, and make its routes and rules match a RoutePlan.
 
-Always IPRoute(netns=path, flags=0): the pod netns must exist; netweave never creates one.
+The pod netns must exist; netweave never creates one. Its netlink socket is made by a short-lived thread that
+entered the netns (netns_socket), not by pyroute2's IPRoute(netns=...), which forks a helper process of this
+large daemon on every open (≈7 ms of each ADD, benchmarks/cni_breakdown.py).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
@@ -20,6 +24,55 @@ from cni.spec.routing import FAMILIES, Family
 
 logger = logging.getLogger(__name__)
 
+CLONE_NEWNET: Final = 0x40000000
+NETLINK_ROUTE: Final = 0
+
+
+def netns_socket(path: str) -> socket.socket:
+    """A NETLINK_ROUTE socket of the netns at `path`. setns(2) moves only the calling thread, and a socket belongs
+    for good to the netns it was created in: a fresh thread enters the netns, creates the socket and ends (it is
+    never reused, so no thread of this process is left in a pod's netns). FileNotFoundError when `path` is gone."""
+    box: dict[str, Any] = {}
+
+    def enter_and_create() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+                    code = ctypes.get_errno()
+                    raise OSError(code, f"setns({path}): {os.strerror(code)}")
+            finally:
+                os.close(fd)
+            box["socket"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+        except BaseException as err:  # handed to the caller's thread
+            box["error"] = err
+
+    thread = threading.Thread(target=enter_and_create, name="netns-socket")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    sock: socket.socket = box["socket"]
+    return sock
+
+
+def open_iproute(path: str) -> tuple[Any, socket.socket | None]:
+    """An IPRoute on the netns at `path` and the socket to close after it (None: pyroute2's own)."""
+    from pyroute2 import IPRoute
+
+    try:
+        sock = netns_socket(path)
+    except FileNotFoundError:
+        raise
+    except OSError as err:  # e.g. setns refused by a seccomp profile: pyroute2's forked helper still works
+        logger.debug("netns socket without a thread", extra={"error": str(err)})
+        return IPRoute(netns=path, flags=0), None
+    try:
+        return IPRoute(use_socket=sock), sock
+    except BaseException:
+        sock.close()
+        raise
+
 AF: Final = {4: socket.AF_INET, 6: socket.AF_INET6}
 GONE: Final = (errno.ENOENT, errno.ENODEV, errno.ESRCH, errno.EADDRNOTAVAIL)
 MAX_DELETES: Final = 64
@@ -28,15 +81,15 @@ MAX_DELETES: Final = 64
 @contextmanager
 def pod_netns(path: str) -> Iterator[Any]:
     """An IPRoute bound to the existing netns at `path` (pyroute2 imported lazily)."""
-    from pyroute2 import IPRoute
-
     if not os.path.exists(path):
         raise FileNotFoundError(path)
-    ipr = IPRoute(netns=path, flags=0)
+    ipr, sock = open_iproute(path)
     try:
         yield ipr
     finally:
         ipr.close()
+        if sock is not None:
+            sock.close()
 
 
 class PodNetns:
@@ -45,6 +98,7 @@ class PodNetns:
     def __init__(self, path: str) -> None:
         self.path = path
         self._ipr: Any = None
+        self._sock: socket.socket | None = None
 
     def __enter__(self) -> PodNetns:
         return self
@@ -53,15 +107,16 @@ class PodNetns:
         if self._ipr is not None:
             self._ipr.close()
             self._ipr = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
     def ipr(self) -> Any:
         """The open IPRoute; FileNotFoundError when the netns does not exist."""
         if self._ipr is None:
-            from pyroute2 import IPRoute
-
             if not self.path or not os.path.exists(self.path):
                 raise FileNotFoundError(self.path)
-            self._ipr = IPRoute(netns=self.path, flags=0)
+            self._ipr, self._sock = open_iproute(self.path)
         return self._ipr
 
 

@@ -1,0 +1,48 @@
+"""The pod netns's netlink socket made without forking: it is in the pod's netns, leaks nothing, leaves no thread
+behind in the netns, and a missing netns is FileNotFoundError as before. Real network namespaces (root)."""
+
+import os
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from cni import netlink
+
+
+@pytest.fixture
+def pod_netns() -> Iterator[str]:
+    name = f"nwsock{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "add", "podside0", "type", "veth", "peer", "name", "podside1"],
+                   check=True)
+    yield f"/var/run/netns/{name}"
+    subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def _names(ipr: object) -> set[str]:
+    return {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}  # type: ignore[attr-defined]
+
+
+def test_the_socket_is_in_the_pod_netns_and_nothing_stays_open(pod_netns: str) -> None:
+    fds = set(os.listdir("/proc/self/fd"))
+    host = os.readlink("/proc/thread-self/ns/net")
+    threads = threading.active_count()
+    for _ in range(3):
+        with netlink.pod_netns(pod_netns) as ipr:
+            assert _names(ipr) == {"lo", "podside0", "podside1"}
+        with netlink.PodNetns(pod_netns) as ns:
+            assert _names(ns.ipr()) == {"lo", "podside0", "podside1"}
+    assert set(os.listdir("/proc/self/fd")) == fds
+    assert threading.active_count() == threads
+    # This thread never left the host's netns.
+    assert os.readlink("/proc/thread-self/ns/net") == host
+
+
+def test_a_missing_netns_is_file_not_found(tmp_path: object) -> None:
+    with pytest.raises(FileNotFoundError):
+        netlink.netns_socket("/var/run/netns/nwsock-absent")
+    with pytest.raises(FileNotFoundError), netlink.pod_netns("/var/run/netns/nwsock-absent"):
+        pass
