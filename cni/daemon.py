@@ -411,10 +411,6 @@ def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOpti
         raise ValueError("the node name is unknown: set NODE_NAME (downward API spec.nodeName) or --node-name")
     if args.request_timeout >= shim.REPLY_TIMEOUT:
         raise ValueError(f"--request-timeout must stay below the shim's {shim.REPLY_TIMEOUT:g} s")
-    if args.shutdown_grace <= args.request_timeout:
-        # The drain must outlast a request that just started; the pod's terminationGracePeriodSeconds the drain.
-        raise ValueError(f"--shutdown-grace ({args.shutdown_grace:g} s) must exceed --request-timeout "
-                         f"({args.request_timeout:g} s), so that SIGTERM lets a request that just started finish")
     if args.chroot_dir and not os.path.isdir(args.chroot_dir):
         raise ValueError(f"--chroot-dir {args.chroot_dir!r} is not a directory; mount the node's / there "
                          "(hostPath /) or leave the option out")
@@ -441,6 +437,15 @@ def _guard_layout(args: argparse.Namespace) -> Layout | None:
                   host_conf_dir=getattr(args, "host_cni_conf_dir", None) or Path("/etc/cni/net.d"))
 
 
+def grace_problem(limits: Limits) -> str | None:
+    """Why SIGTERM could cut a request short: the drain must outlast a request that just started (and the pod's
+    terminationGracePeriodSeconds the drain, which the DaemonSet's test checks)."""
+    if limits.shutdown_grace <= limits.request_timeout:
+        return (f"--shutdown-grace ({limits.shutdown_grace:g} s) does not exceed --request-timeout "
+                f"({limits.request_timeout:g} s): SIGTERM may end a request that just started")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """`netweave node`: 0 after a clean shutdown, 2 on bad settings."""
     configure_logging(args.log_level)
@@ -449,6 +454,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         logger.error("bad settings", extra={"error": str(err)})
         return 2
+    if (problem := grace_problem(options.limits)) is not None:
+        logger.warning("grace periods do not nest", extra={"problem": problem})
     return run_daemon(options)
 
 

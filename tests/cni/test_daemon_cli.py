@@ -11,6 +11,7 @@ import pytest
 from cni import daemon
 from cni.metrics import NodeMetrics, serve_metrics
 from cni.node_settings import NodeSettings
+from cni.server import Limits
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -48,8 +49,6 @@ def test_settings_from_env(environ: dict[str, str], expected: NodeSettings) -> N
     [
         pytest.param((), "NODE_NAME", id="no-node-name"),
         pytest.param(("--node-name", "n", "--request-timeout", "200"), "below the shim", id="timeout-above-shim"),
-        pytest.param(("--node-name", "n", "--request-timeout", "120", "--shutdown-grace", "60"),
-                     "must exceed --request-timeout", id="drain-shorter-than-a-request"),
     ],
 )
 def test_bad_settings_are_refused(argv: tuple[str, ...], message: str) -> None:
@@ -134,3 +133,12 @@ def test_daemon_requests_use_the_daemons_own_api_credentials() -> None:
     assert isinstance(first, KubeClient) and first is second
     assert first._api is api_client
     assert daemon_context(None, "node-1").kube is not context.kube
+
+
+@pytest.mark.parametrize(("request_timeout", "grace", "nests"), [(120.0, 150.0, True), (120.0, 120.0, False),
+                                                                  (60.0, 1.0, False)])
+def test_a_drain_shorter_than_a_request_is_reported(request_timeout: float, grace: float, nests: bool) -> None:
+    problem = daemon.grace_problem(Limits(request_timeout=request_timeout, shutdown_grace=grace))
+    assert (problem is None) == nests
+    if problem is not None:
+        assert f"--shutdown-grace ({grace:g} s) does not exceed --request-timeout ({request_timeout:g} s)" in problem
