@@ -121,16 +121,21 @@ class PodNetns:
 
 
 def read_defaults(ipr: Any) -> list[Route]:
-    """Every main-table default route, one Route per next hop."""
+    """Every main-table default route, one Route per next hop. One dump of both families (AF_UNSPEC), and the
+    links only when there is a default to name: this runs after every delegate of every ADD."""
+    families = {socket.AF_INET: 4, socket.AF_INET6: 6}
+    found = [msg for msg in ipr.route("dump", family=socket.AF_UNSPEC, table=MAIN_TABLE)
+             if msg["family"] in families and msg["dst_len"] == 0
+             and msg.get_attr("RTA_TABLE", msg["table"]) == MAIN_TABLE
+             and msg["type"] == 1]   # RTN_UNICAST only
+    if not found:
+        return []
     names = _link_names(ipr)
     out: list[Route] = []
     for family in (4, 6):
-        for msg in ipr.route("dump", family=AF[family], table=MAIN_TABLE):
-            if msg["dst_len"] != 0 or msg.get_attr("RTA_TABLE", msg["table"]) != MAIN_TABLE:
-                continue
-            if msg["type"] != 1:   # RTN_UNICAST only
-                continue
-            out.extend(_hops(msg, family, names))
+        for msg in found:
+            if families[msg["family"]] == family:
+                out.extend(_hops(msg, family, names))
     return out
 
 
