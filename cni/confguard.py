@@ -13,12 +13,27 @@ import threading
 from collections.abc import Callable
 
 from cni import install
+from cni.errors import CniError
 from cni.install import InstallError, Layout
+from cni.kube import KubeClient
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 1.0
+REPAIR_REASON = "NetweaveConfigRepaired"
 Repaired = Callable[[str], None]
+
+
+def node_event_reporter(kube: KubeClient, node: str) -> Repaired:
+    """Announce each repair as a Warning Event on the Node (`kubectl describe node` shows who keeps rewriting
+    /etc/cni/net.d); an Event that cannot be posted is logged, the repair stands."""
+    def report(reason: str) -> None:
+        try:
+            kube.create_node_event(reason=REPAIR_REASON, message=reason, warning=True, node=node)
+        except CniError as err:
+            logger.warning("repair event not posted", extra={"error": str(err)})
+
+    return report
 
 
 class ConfGuard:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cni import shim
-from cni.confguard import ConfGuard
+from cni.confguard import ConfGuard, node_event_reporter
 from cni.context import Context
 from cni.health import loop_problem, socket_identity, socket_problem
 from cni.hotplug_loop import HotplugLoop
@@ -290,7 +290,9 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
         cache = WatchCache(transport, node_name=options.node_name, on_change=lambda: _notify(listeners))
         cache.start()
         metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
-        guard = ConfGuard(options.guard, on_repair=metrics.config_repaired) if options.guard is not None else None
+        guard = ConfGuard(options.guard, on_repair=_repair_reporter(metrics, transport.api_client,
+                                                                     options.node_name)) \
+            if options.guard is not None else None
         if guard is not None:
             guard.start()
         try:
@@ -315,6 +317,19 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
         logging.shutdown()
         os._exit(1)
     return 0
+
+
+def _repair_reporter(metrics: NodeMetrics, api_client: Any, node: str) -> Callable[[str], None]:
+    """Each config repair: counted, and a Warning Event on the Node."""
+    from cni.kube import KubeClient
+
+    post = node_event_reporter(KubeClient(api_client), node)
+
+    def report(reason: str) -> None:
+        metrics.config_repaired(reason)
+        post(reason)
+
+    return report
 
 
 def _notify(listeners: list[Callable[[], None]]) -> None:

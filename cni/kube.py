@@ -136,6 +136,16 @@ class KubeClient:
         involved = {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": namespace}
         if meta.get("uid"):
             involved["uid"] = str(meta["uid"])
+        self._post_event(namespace, involved, reason=reason, message=message, warning=warning, node=node)
+
+    def create_node_event(self, *, reason: str, message: str, warning: bool, node: str) -> None:
+        """An Event about this Node itself (in "default", where the kubelet puts node events)."""
+        involved = {"apiVersion": "v1", "kind": "Node", "name": node}
+        self._post_event("default", involved, reason=reason, message=message, warning=warning, node=node)
+
+    def _post_event(self, namespace: str, involved: Mapping[str, str], *, reason: str, message: str,
+                    warning: bool, node: str) -> None:
+        name = involved["name"]
         body = {
             "apiVersion": "v1", "kind": "Event", "metadata": {"generateName": f"{name}."},
             "involvedObject": involved, "reason": reason, "message": message,

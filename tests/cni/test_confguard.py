@@ -139,3 +139,36 @@ def test_the_daemon_guards_the_directory_it_is_given(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"--guard-cni-conf-dir .* is not a directory"):
         daemon.options_from(_daemon_args("--guard-cni-conf-dir", str(tmp_path / "absent")),  # type: ignore[arg-type]
                             NodeSettings())
+
+
+def test_a_repair_is_a_warning_event_on_the_node(installed: Layout, tmp_path: Path) -> None:
+    from cni.confguard import REPAIR_REASON, node_event_reporter
+    from cni.kube import KubeClient
+    from tests.replay import ReplayServer
+
+    with ReplayServer() as api:
+        kube = KubeClient.from_kubeconfig(str(api.write_kubeconfig(tmp_path / "kubeconfig")))
+        installed.conflist.unlink()
+        reason = ConfGuard(installed, on_repair=node_event_reporter(kube, "node-1")).check()
+        [event] = api.events
+    assert reason is not None
+    assert event["involvedObject"] == {"apiVersion": "v1", "kind": "Node", "name": "node-1"}
+    assert (event["reason"], event["type"], event["message"]) == (REPAIR_REASON, "Warning", reason)
+    assert event["metadata"]["namespace"] == "default"
+
+
+def test_an_event_that_cannot_be_posted_leaves_the_repair_standing(installed: Layout, tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from cni.confguard import node_event_reporter
+    from cni.kube import KubeClient
+    from tests.replay import ReplayServer
+
+    with ReplayServer() as api:
+        kube = KubeClient.from_kubeconfig(str(api.write_kubeconfig(tmp_path / "kubeconfig")))
+    # The server is gone now: the POST fails, the conflist is back all the same.
+    installed.conflist.unlink()
+    with caplog.at_level(logging.WARNING, logger="cni.confguard"):
+        assert ConfGuard(installed, on_repair=node_event_reporter(kube, "node-1")).check() is not None
+    assert installed.conflist.exists()
+    [failed] = [r for r in caplog.records if r.getMessage() == "repair event not posted"]
+    assert "cannot reach the API server" in failed.__dict__["error"]
