@@ -10,6 +10,7 @@ Removal is only through `netweave node-uninstall`, which runs when no daemon (an
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from cni import install
@@ -21,13 +22,23 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 1.0
 REPAIR_REASON = "NetweaveConfigRepaired"
+EVENT_INTERVAL = 60.0
 Repaired = Callable[[str], None]
 
 
-def node_event_reporter(kube: KubeClient, node: str) -> Repaired:
-    """Announce each repair as a Warning Event on the Node (`kubectl describe node` shows who keeps rewriting
-    /etc/cni/net.d); an Event that cannot be posted is logged, the repair stands."""
+def node_event_reporter(kube: KubeClient, node: str, *, every: float = EVENT_INTERVAL,
+                        clock: Callable[[], float] = time.monotonic) -> Repaired:
+    """Announce repairs as Warning Events on the Node (`kubectl describe node` shows that something keeps
+    rewriting /etc/cni/net.d), at most one per `every` seconds: an agent that fights the guard every second must
+    not flood the API server (each repair is still logged and counted). An Event that cannot be posted is logged;
+    the repair stands."""
+    last: list[float] = []
+
     def report(reason: str) -> None:
+        now = clock()
+        if last and now - last[0] < every:
+            return
+        last[:] = [now]
         try:
             kube.create_node_event(reason=REPAIR_REASON, message=reason, warning=True, node=node)
         except CniError as err:

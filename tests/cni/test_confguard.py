@@ -172,3 +172,20 @@ def test_an_event_that_cannot_be_posted_leaves_the_repair_standing(installed: La
     assert installed.conflist.exists()
     [failed] = [r for r in caplog.records if r.getMessage() == "repair event not posted"]
     assert "cannot reach the API server" in failed.__dict__["error"]
+
+
+def test_an_agent_fighting_the_guard_gets_one_event_a_minute_not_one_a_second(installed: Layout,
+                                                                              tmp_path: Path) -> None:
+    from cni.confguard import node_event_reporter
+    from cni.kube import KubeClient
+    from tests.replay import ReplayServer
+
+    now = [1000.0]
+    with ReplayServer() as api:
+        kube = KubeClient.from_kubeconfig(str(api.write_kubeconfig(tmp_path / "kubeconfig")))
+        guard = ConfGuard(installed, on_repair=node_event_reporter(kube, "node-1", every=60, clock=lambda: now[0]))
+        for step in (0.0, 1.0, 30.0, 61.0):   # seconds since the first repair
+            now[0] = 1000.0 + step
+            installed.conflist.unlink()
+            assert guard.check() is not None
+        assert len(api.events) == 2   # at 0 s and at 61 s
