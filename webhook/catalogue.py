@@ -142,7 +142,9 @@ EXPLANATIONS: Mapping[str, Explanation] = MappingProxyType({
     ),
     "network-config-invalid": Explanation(
         why="A NAD whose `spec.config` is not a CNI config or conflist (a JSON object with `type` on every "
-            "plugin) fails every pod that uses it, on the node, at sandbox creation.",
+            "plugin) fails every pod that uses it, on the node, at sandbox creation. An empty `spec.config` is "
+            "only a warning on the NAD (Multus would read a config file of that name), but an error for every pod "
+            "that uses it: netweave's node needs the CNI config inline.",
         bad="apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: macvlan-conf\n"
             "spec:\n  config: '{\"cniVersion\": \"0.3.1\", \"master\": \"eth0\"}'\n",
         fixed="apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: macvlan-conf\n"

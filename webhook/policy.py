@@ -40,10 +40,14 @@ ALWAYS_PROTECTED = frozenset({
     "network-in-use",               # other pods' networks
     "hotplug-change",               # what a running pod has attached must stay what its annotation says
     "hotplug-device",               # a running pod has no device allocated for a hot-added network
+    # (the node refuses it too: suppressing would admit a pod that cannot attach)
+    "interface-name-reserved",      # cni/plan.py refuses eth0/lo for a secondary (code 105)
+    "interface-name-duplicate",     # two attachments cannot share one interface (code 105)
+    "default-route-conflict",       # one default-route owner per IP family (code 105)
+    "network-config-invalid",       # a NAD without a usable spec.config cannot be delegated (code 7)
 })
 # The pod author's own convenience: breaking these hurts only the pod that carries the annotation.
-SUPPRESSIBLE = frozenset({"interface-name-reserved", "interface-name-duplicate", "default-route-conflict",
-                          "network-config-invalid", "capability-missing", "subnet-overlap",
+SUPPRESSIBLE = frozenset({"capability-missing", "subnet-overlap",
                           # plugin knowledge: a NAD author may know better (another plugin version, a device
                           # named some other way); the finding stays visible as a suppression
                           "kube-ovn-provider", "kube-ovn-qos-key", "ovn-k-net-attach-def-name",

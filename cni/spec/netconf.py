@@ -250,8 +250,11 @@ def parse_nad(obj: Mapping[str, Any]) -> Nad:
     config: NetConf | None = None
     problems: tuple[Problem, ...]
     if config_text is None or (isinstance(config_text, str) and not config_text.strip()):
-        problems = (Problem(CONFIG_PATH, "spec.config is empty, so the node must find a CNI config file named "
-                            f'"{name}" in its conf dir', "put the CNI config JSON in spec.config", "warning"),)
+        # A warning on the NAD alone (Multus would read a conf file named after it); netweave's node cannot, so
+        # pods that use it are denied (webhook network-config-invalid) and refused on the node (code 7).
+        problems = (Problem(CONFIG_PATH, f'spec.config is empty: netweave needs the CNI config inline (it does not '
+                            f'look up a config file named "{name}" as Multus does)',
+                            "put the CNI config JSON in spec.config", "warning"),)
     elif not isinstance(config_text, str):
         problems = (Problem(CONFIG_PATH, f"spec.config must be a string, got {json_type(config_text)}",
                             "quote the CNI config JSON as a string"),)

@@ -24,8 +24,8 @@ spec:
     metadata:
       labels: {app: web}
       annotations:
-        k8s.v1.cni.cncf.io/networks: plain@eth0
-        ignore-check.netweave.io/interface-name-reserved: "the image hard-codes eth0"
+        k8s.v1.cni.cncf.io/networks: '[{"name": "plain", "mac": "02:00:00:00:00:01"}]'
+        ignore-check.netweave.io/capability-missing: "the MAC is only a hint"
         ignore-check.netweave.io/mac-address: "please"
     spec:
       containers: [{name: c, image: busybox}]
@@ -41,6 +41,6 @@ def test_honoured_and_refused_suppressions_in_a_sarif_report(tmp_path: Path) -> 
     assert refused.line == 17
     results = json.loads(format_sarif(report, rules=rule_infos()))["runs"][0]["results"]
     [quiet] = [r for r in results if "suppressions" in r]
-    assert quiet["ruleId"] == "interface-name-reserved"
+    assert quiet["ruleId"] == "capability-missing"
     assert quiet["suppressions"] == [
-        {"kind": "inSource", "status": "accepted", "justification": "the image hard-codes eth0"}]
+        {"kind": "inSource", "status": "accepted", "justification": "the MAC is only a hint"}]

@@ -31,6 +31,8 @@ MACVLAN = {"cniVersion": "1.0.0", "type": "macvlan", "capabilities": {"ips": Tru
            "ipam": {"type": "static", "addresses": [{"address": "10.1.0.2/24"}]}}
 CATALOG = MemoryCatalog.from_objects([
     nad("team-a", "a-net", MACVLAN),
+    nad("team-a", "plain-net", {"cniVersion": "1.0.0", "type": "ptp"}),  # no mac capability
+    {**nad("team-a", "empty-net", {}), "spec": {"config": ""}},  # no inline config: the node refuses it (code 7)
     nad("secret-ns", "secret-net", {"cniVersion": "1.0.0", "type": "ptp"}),
     nad("kube-system", "calico", {"cniVersion": "1.0.0", "type": "ptp"}),
 ])
@@ -53,6 +55,8 @@ def ignoring(*rules: str, reason: str = "the author insists") -> dict[str, str]:
 
 MAC_INJECTION = '[{"name":"a-net","mac":"02:00:00:00:00:01;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=x"}]'
 IP_INJECTION = '[{"name":"a-net","ips":["10.1.0.5/24;K8S_POD_NAME=x"]}]'
+# capability-missing: the pod author's own business (ptp without the mac capability drops the MAC, nothing else).
+DROPPED_MAC = '[{"name":"plain-net","mac":"02:00:00:00:00:01"}]'
 
 
 @pytest.mark.parametrize(("annotations", "rule"), [
@@ -85,14 +89,15 @@ def test_protected_rules_cannot_be_suppressed_per_object(annotations: dict[str, 
 
 
 def test_a_suppressible_rule_is_suppressed_with_a_reason_and_recorded() -> None:
-    verdict = evaluate({NETWORKS: "a-net@eth0", **ignoring("interface-name-reserved", reason="legacy app")})
+    assert "capability-missing" in {f.rule for f in evaluate({NETWORKS: DROPPED_MAC}).errors}
+    verdict = evaluate({NETWORKS: DROPPED_MAC, **ignoring("capability-missing", reason="the MAC is a hint")})
     assert verdict.allowed
     assert verdict.findings == ()
-    assert [(s.finding.rule, s.reason) for s in verdict.suppressed] == [("interface-name-reserved", "legacy app")]
+    assert [(s.finding.rule, s.reason) for s in verdict.suppressed] == [("capability-missing", "the MAC is a hint")]
 
 
 @pytest.mark.parametrize(("annotations", "allowed", "says"), [
-    pytest.param({NETWORKS: "a-net@eth0", f"{IGNORE}interface-name-reserved": "  "}, False,
+    pytest.param({NETWORKS: DROPPED_MAC, f"{IGNORE}capability-missing": "  "}, False,
                  "a suppression needs a reason", id="empty-reason-not-honoured"),
     pytest.param({NETWORKS: "a-net", f"{IGNORE}interface-name-reservd": "typo"}, True,
                  '"interface-name-reservd" is not a netweave rule id', id="unknown-id"),
@@ -123,9 +128,30 @@ def test_policy_protection_is_additive() -> None:
 
 
 def test_policy_extra_protection_refuses_a_suppression() -> None:
-    policy = Policy(extra_protected=frozenset({"interface-name-reserved"}))
-    verdict = evaluate({NETWORKS: "a-net@eth0", **ignoring("interface-name-reserved")}, policy)
+    policy = Policy(extra_protected=frozenset({"capability-missing"}))
+    verdict = evaluate({NETWORKS: DROPPED_MAC, **ignoring("capability-missing")}, policy)
     assert not verdict.allowed
+
+
+NODE_REFUSES = [
+    pytest.param("interface-name-reserved", {NETWORKS: "a-net@eth0"}, id="interface-name-reserved"),
+    pytest.param("interface-name-duplicate", {NETWORKS: "a-net@net1,plain-net@net1"}, id="interface-name-duplicate"),
+    pytest.param("default-route-conflict", {NETWORKS: '[{"name":"a-net","interface":"net1","default-route":'
+                                                      '["10.1.0.1"]},{"name":"a-net","interface":"net2",'
+                                                      '"default-route":["10.1.0.1"]}]'}, id="default-route-conflict"),
+    pytest.param("network-config-invalid", {NETWORKS: "empty-net"}, id="network-config-invalid-empty"),
+]
+
+
+@pytest.mark.parametrize(("rule", "annotations"), NODE_REFUSES)
+def test_what_the_node_refuses_cannot_be_suppressed_per_object(rule: str, annotations: dict[str, str]) -> None:
+    """The node (cni/plan.py) refuses these too: a suppression would admit a pod that then fails ADD."""
+    assert rule in ALWAYS_PROTECTED and rule not in SUPPRESSIBLE
+    verdict = evaluate({**annotations, **ignoring(rule, reason="the author insists")})
+    assert not verdict.allowed
+    assert rule in {f.rule for f in verdict.errors} and verdict.suppressed == ()
+    [refused] = [f for f in verdict.warnings if f.rule == "suppression-refused"]
+    assert f'rule "{rule}" protects' in refused.message and "cannot be suppressed per object" in refused.message
 
 
 def test_every_rule_is_deliberately_protected_or_suppressible() -> None:
@@ -145,14 +171,22 @@ def test_the_limit_is_inclusive() -> None:
 
 
 def test_nad_suppressions_get_the_same_feedback() -> None:
-    obj = nad("team-a", "x", {"cniVersion": "1.0.0"})  # no type: network-config-invalid
-    obj["metadata"]["annotations"] = {f"{IGNORE}network-config-invalid": "", f"{IGNORE}bogus": "r"}
+    obj = nad("team-a", "x", {"cniVersion": "1.0.0", "type": "sriov"})  # no resourceName: device-resource-missing
+    obj["metadata"]["annotations"] = {f"{IGNORE}device-resource-missing": "", f"{IGNORE}bogus": "r"}
     verdict = evaluate_nad(obj, policy=Policy())
-    assert "network-config-invalid" in {f.rule for f in verdict.errors}
+    assert "device-resource-missing" in {f.rule for f in verdict.errors}
     assert len([f for f in verdict.warnings if f.rule == "suppression-refused"]) == 2
-    obj["metadata"]["annotations"] = {f"{IGNORE}network-config-invalid": "vendor plugin without type"}
+    obj["metadata"]["annotations"] = {f"{IGNORE}device-resource-missing": "the device comes from a DRA claim"}
     honoured = evaluate_nad(obj, policy=Policy())
-    assert honoured.allowed and [s.finding.rule for s in honoured.suppressed] == ["network-config-invalid"]
+    assert honoured.allowed and [s.finding.rule for s in honoured.suppressed] == ["device-resource-missing"]
+
+
+def test_a_nad_cannot_suppress_its_own_invalid_config() -> None:
+    obj = nad("team-a", "x", {"cniVersion": "1.0.0"})  # no type: the node could not delegate it
+    obj["metadata"]["annotations"] = {f"{IGNORE}network-config-invalid": "vendor plugin without type"}
+    verdict = evaluate_nad(obj, policy=Policy())
+    assert not verdict.allowed and "network-config-invalid" in {f.rule for f in verdict.errors}
+    assert [f.rule for f in verdict.warnings] == ["suppression-refused"]
 
 
 

@@ -43,11 +43,22 @@ def network_namespace_forbidden(ctx: PodContext) -> Iterator[Issue]:
 
 def network_config_invalid(ctx: PodContext) -> Iterator[Issue]:
     for att in ctx.all_attachments:
-        if att.nad is None:
+        nad = att.nad
+        if nad is None:
             continue
-        for problem in att.nad.config_problems:
+        # The node delegates only a NAD with a usable inline config (cni/plan.py _usable_nad, code 7): for a pod
+        # that uses one without, what is a warning on the NAD alone is an error.
+        usable = nad.config is not None and bool(nad.config.plugins)
+        if not usable and all(p.severity == "warning" for p in nad.config_problems):  # spec.config empty
+            yield Issue(att.path, f"{att.label}: NAD {nad.key} has no spec.config; netweave's node needs the CNI "
+                        "config inline (it does not look up a config file by the NAD's name as Multus does)",
+                        f"put the CNI config JSON (a config or conflist) in spec.config of "
+                        f"NetworkAttachmentDefinition {nad.key}", "error")
+            continue
+        for problem in nad.config_problems:
             yield Issue(att.path, f"{att.label}: the NAD's {problem.path}: {problem.message}",
-                        f"fix NetworkAttachmentDefinition {att.nad.key}: {problem.hint}", problem.severity)
+                        f"fix NetworkAttachmentDefinition {nad.key}: {problem.hint}",
+                        problem.severity if usable else "error")
 
 
 def default_network_override(ctx: PodContext) -> Iterator[Issue]:

@@ -4,7 +4,10 @@ subnet-overlap."""
 import pytest
 
 from tests.webhook.rules.conftest import evaluate, hits, pod
+from webhook.catalog import MemoryCatalog
+from webhook.engine import evaluate_nad, evaluate_pod
 from webhook.policy import Policy
+from webhook.rules.syntax import short_location
 
 ISOLATED = Policy(namespace_isolation=True, global_namespaces=("kube-system",))
 
@@ -88,3 +91,39 @@ def test_device_network_without_containers_is_denied() -> None:
 def test_a_bad_subnet_names_the_nad_field() -> None:
     finding = next(f for f in evaluate(pod("bad-subnet")).findings if f.rule == "network-config-invalid")
     assert "spec.config.ipam.subnet" in finding.message and "10.1.0.0/33" in finding.message
+
+
+def _without_config(name: str, spec: dict[str, object] | None) -> dict[str, object]:
+    obj: dict[str, object] = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+                              "metadata": {"name": name, "namespace": "default"}}
+    if spec is not None:
+        obj["spec"] = spec
+    return obj
+
+
+NO_CONFIG = [
+    pytest.param(None, id="no-spec"),
+    pytest.param({}, id="no-config-key"),
+    pytest.param({"config": None}, id="config-null"),
+    pytest.param({"config": ""}, id="config-empty"),
+    pytest.param({"config": "  \n"}, id="config-blank"),
+]
+
+
+@pytest.mark.parametrize("spec", NO_CONFIG)
+@pytest.mark.parametrize(("annotation", "path"), [("networks", "networks[0]"),
+                                                  ("default", "default-network")])
+def test_a_pod_using_a_nad_without_spec_config_is_denied(spec: dict[str, object] | None, annotation: str,
+                                                        path: str) -> None:
+    """The node never reads a config file by name (cni/plan.py refuses with code 7): an error for the pod, while
+    the NAD alone only draws a warning (it may serve a Multus cluster too)."""
+    catalog = MemoryCatalog.from_objects([_without_config("hollow", spec)])
+    obj = pod("default/hollow") if annotation == "networks" else pod(default="default/hollow")
+    verdict = evaluate_pod(obj, catalog=catalog, policy=Policy())
+    assert not verdict.allowed
+    [finding] = [f for f in verdict.errors if f.rule == "network-config-invalid"]
+    assert short_location(finding.path) == path
+    assert "NAD default/hollow has no spec.config" in finding.message and "inline" in finding.message
+    assert "put the CNI config JSON" in finding.hint and "default/hollow" in finding.hint
+    alone = evaluate_nad(_without_config("hollow", spec), policy=Policy())
+    assert alone.allowed and [f.rule for f in alone.warnings] == ["network-config-invalid"]
