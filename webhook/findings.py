@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Severity = Literal["error", "warning"]
+from cni.spec.problems import Severity as Severity  # the one definition, re-exported for the rules
+
 MutationOp = Literal["set-annotation", "remove-annotation", "add-resource", "set-node-selector"]
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from cni.spec.problems import Severity
 from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
 from webhook.engine import evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
@@ -28,7 +29,6 @@ from webhook.report import (
     ObjectRef,
     Report,
     RuleInfo,
-    Severity,
     fails,
     render,
 )

@@ -14,10 +14,10 @@ from typing import Any, Literal
 from urllib.parse import quote
 from xml.etree import ElementTree
 
+from cni.spec.problems import Severity
 from webhook.policy import SUPPRESSIBLE
 from webhook.sources import SourceError
 
-Severity = Literal["error", "warning"]
 Format = Literal["text", "json", "sarif", "junit", "github"]
 FORMATS: tuple[Format, ...] = ("text", "json", "sarif", "junit", "github")
 JSON_VERSION = 1
