@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from cni import errors
 from cni.errors import CniError
+from cni.spec.status import named_interface
 
 V03: Final = ("0.3.0", "0.3.1", "0.4.0")
 V1: Final = ("1.0.0", "1.1.0")
@@ -70,20 +71,8 @@ def _strip_1_1(result: dict[str, Any]) -> None:
                 iface.pop(key, None)
 
 
-def sandbox_interface(result: Mapping[str, Any], ifname: str) -> tuple[int | None, Mapping[str, Any] | None]:
-    """Index and object of the result's interface called `ifname` inside the sandbox."""
-    interfaces = result.get("interfaces") or []
-    for i, iface in enumerate(interfaces):
-        if isinstance(iface, dict) and iface.get("name") == ifname and iface.get("sandbox"):
-            return i, iface
-    for i, iface in enumerate(interfaces):
-        if isinstance(iface, dict) and iface.get("name") == ifname:
-            return i, iface
-    return None, None
-
-
 def interface_ips(result: Mapping[str, Any], ifname: str) -> list[Mapping[str, Any]]:
     """The result's IP configs that belong to `ifname` (all of them when none names an interface)."""
-    index, _ = sandbox_interface(result, ifname)
+    index, _ = named_interface(result, ifname)
     ips = [ip for ip in result.get("ips") or [] if isinstance(ip, dict)]
     return [ip for ip in ips if ip.get("interface") is None or ip.get("interface") == index]

@@ -205,12 +205,21 @@ def _entry(item: Any) -> NetworkStatus:
     )
 
 
-def _sandbox_interface(result: Mapping[str, Any], ifname: str) -> tuple[int | None, Mapping[str, Any] | None]:
-    """Index and object of the interface `ifname` (a sandbox one first), else of the first sandbox interface
-    (NPWG §5.3.2.1); indexes count every element of "interfaces", as the result's ips[].interface does."""
+def named_interface(result: Mapping[str, Any], ifname: str) -> tuple[int | None, Mapping[str, Any] | None]:
+    """Index and object of the result's interface `ifname`, a sandbox one first; indexes count every element of
+    "interfaces", as the result's ips[].interface does."""
     interfaces = [(i, x) for i, x in enumerate(result.get("interfaces") or []) if isinstance(x, Mapping)]
     for want_sandbox in (True, False):
         for i, iface in interfaces:
             if iface.get("name") == ifname and (bool(iface.get("sandbox")) or not want_sandbox):
                 return i, iface
-    return next(((i, iface) for i, iface in interfaces if iface.get("sandbox")), (None, None))
+    return None, None
+
+
+def _sandbox_interface(result: Mapping[str, Any], ifname: str) -> tuple[int | None, Mapping[str, Any] | None]:
+    """The interface `ifname`, else the first sandbox interface (NPWG §5.3.2.1)."""
+    index, iface = named_interface(result, ifname)
+    if iface is not None:
+        return index, iface
+    interfaces = enumerate(result.get("interfaces") or [])
+    return next(((i, x) for i, x in interfaces if isinstance(x, Mapping) and x.get("sandbox")), (None, None))
