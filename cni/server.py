@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
 from cni import shim
+from cni.errors import CniError
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +69,8 @@ def cni_error(stdin: bytes, code: int, msg: str, details: str = "") -> bytes:
     except ValueError:
         conf = {}
     version = conf.get("cniVersion") if isinstance(conf, dict) else None
-    body = {
-        "cniVersion": version if isinstance(version, str) and version else shim.FALLBACK_VERSION,
-        "code": code,
-        "msg": msg,
-        "details": details,
-    }
-    return json.dumps(body).encode() + b"\n"
+    cni_version = version if isinstance(version, str) and version else shim.FALLBACK_VERSION
+    return CniError(code, msg, details).to_bytes(cni_version) + b"\n"
 
 
 @dataclass(slots=True)
