@@ -21,9 +21,9 @@ from certs.rotation import (
     Ensured,
     ensure_certificates,
     load_certificates,
-    write_atomic,
 )
 from certs.serving import SERVING_DAYS, label_problem
+from cni.atomicfile import write_atomic
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -191,7 +191,7 @@ def _emit(out: Path | None, text: str) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        write_atomic(out, text.encode("utf-8"), mode=CERT_MODE)
+        write_atomic(out, text.encode("utf-8"), mode=CERT_MODE, parents=False)
 
 
 def _require_days(flag: str, value: int, *, minimum: int = 1) -> None:

@@ -5,8 +5,6 @@ Layout, the same as a `kubernetes.io/tls` Secret plus the CA: ``ca.crt``, ``ca.k
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +26,7 @@ from certs.authority import (
     key_type_of,
 )
 from certs.serving import SERVING_DAYS, SubjectNames, create_serving, names_of, service_names
+from cni.atomicfile import write_atomic
 
 RENEWAL_MARGIN = timedelta(days=30)
 KEY_MODE = 0o600
@@ -216,35 +215,8 @@ def load_private_key(path: Path) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateK
 
 def write_pair(pair: KeyPair, *, cert_path: Path, key_path: Path) -> None:
     """Write key then certificate, each atomically; the key is readable by its owner only."""
-    write_atomic(key_path, encode_key(pair.key), mode=KEY_MODE)
-    write_atomic(cert_path, encode_cert(pair.cert), mode=CERT_MODE)
-
-
-def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a partial one."""
-    # The temp file lives in the target directory: rename(2) is atomic only within one file system.
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates 0600, so a key is never readable by others, not even for a moment.
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable across a crash (the file's data was synced before it).
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(key_path, encode_key(pair.key), mode=KEY_MODE, parents=False)
+    write_atomic(cert_path, encode_cert(pair.cert), mode=CERT_MODE, parents=False)
 
 
 def _read(path: Path) -> bytes:

@@ -17,7 +17,6 @@ from certs.rotation import (
     load_certificate,
     load_pair,
     needs_renewal,
-    write_atomic,
 )
 from certs.serving import names_of
 
@@ -188,21 +187,6 @@ def test_damaged_directories_are_reported(tmp_path: Path, damage, message: str) 
 
 def test_load_pair_of_absent_files_is_none(tmp_path: Path) -> None:
     assert load_pair(tmp_path / "tls.crt", tmp_path / "tls.key") is None
-
-
-def test_atomic_write_replaces_content_and_leaves_no_temp_files(tmp_path: Path) -> None:
-    target = tmp_path / "tls.key"
-    write_atomic(target, b"old", mode=0o600)
-    write_atomic(target, b"new", mode=0o600)
-    assert target.read_bytes() == b"new"
-    assert [path.name for path in tmp_path.iterdir()] == ["tls.key"]
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
-
-
-def test_atomic_write_into_a_missing_directory_fails_cleanly(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        write_atomic(tmp_path / "absent" / "tls.key", b"x", mode=0o600)
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_dev_certificates_are_created_once_and_valid_now(tmp_path: Path) -> None:
