@@ -26,6 +26,7 @@ from cni.context import Context
 from cni.health import loop_problem, socket_identity, socket_problem
 from cni.hotplug_loop import HotplugLoop
 from cni.install import Layout
+from cni.kubeclient import KubeconfigError, api_client
 from cni.metrics import NodeMetrics, serve_metrics
 from cni.node_logging import configure_logging
 from cni.node_policy import PolicyFile
@@ -87,16 +88,8 @@ class KubeTransport:
 
     @classmethod
     def connect(cls, kubeconfig: str | None) -> "KubeTransport":
-        """From a kubeconfig file, else the pod's service account (in-cluster)."""
-        from kubernetes import client, config
-
-        configuration = client.Configuration()
-        if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration,
-                                    persist_config=False)
-        else:
-            config.load_incluster_config(client_configuration=configuration)
-        return cls(client.ApiClient(configuration))
+        """From a kubeconfig file, else the pod's service account (cni.kubeclient.api_client); KubeconfigError."""
+        return cls(api_client(kubeconfig))
 
     def _call(self, path: str, query: Mapping[str, str], timeout: float) -> Any:
         return self._client.call_api(
@@ -282,7 +275,7 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
             return 2
         try:
             transport = KubeTransport.connect(options.kubeconfig)
-        except Exception as err:  # ConfigException, OSError, yaml errors: no usable API credentials
+        except KubeconfigError as err:  # no usable API credentials
             logger.error("cannot configure API access",
                          extra={"kubeconfig": options.kubeconfig, "error": str(err)})
             return 2

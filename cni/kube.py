@@ -10,6 +10,7 @@ from typing import Any, Final
 from cni import errors
 from cni.context import Context, Kube
 from cni.errors import CniError
+from cni.kubeclient import KubeconfigError, api_client
 from cni.request import Config
 from cni.spec import NETWORK_STATUS_ANNOTATION
 
@@ -88,16 +89,10 @@ class KubeClient:
         """A client configured only from the kubeconfig file at `path` (never from KUBECONFIG); none for ""."""
         if path == OWN_CREDENTIALS:
             raise CniError(errors.INVALID_CONFIG, "no kubeconfig, and this process has no API credentials")
-        from kubernetes import client, config
-
-        configuration = client.Configuration()
         try:
-            config.load_kube_config(config_file=path, client_configuration=configuration,
-                                    persist_config=False)
-        except Exception as e:  # the loader raises ConfigException, OSError, yaml errors
-            raise CniError(errors.INVALID_CONFIG, f"cannot load kubeconfig {path}", str(e)) from e
-        configuration.retries = 1
-        return cls(client.ApiClient(configuration))
+            return cls(api_client(path, retries=1))
+        except KubeconfigError as e:
+            raise CniError(errors.INVALID_CONFIG, f"cannot load kubeconfig {path}", e.reason) from e
 
     def get_pod(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self._get(POD_PATH.format(ns=namespace, name=name))

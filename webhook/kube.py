@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cni.kubeclient import api_client
 from cni.spec import parse_nad
 from webhook.catalog import MemoryCatalog
 from webhook.metrics import CatalogState
@@ -61,16 +62,7 @@ def api_client_factory(kubeconfig: Path | None) -> ApiClientFactory:
     """A factory of kubernetes ApiClients: the kubeconfig file, else in-cluster, else the default kubeconfig."""
 
     def build() -> Any:
-        from kubernetes import client, config
-
-        if kubeconfig is not None:
-            return config.new_client_from_config(config_file=str(kubeconfig))
-        configuration = client.Configuration()
-        try:
-            config.load_incluster_config(client_configuration=configuration)
-        except config.ConfigException:
-            return config.new_client_from_config()
-        return client.ApiClient(configuration)
+        return api_client(str(kubeconfig) if kubeconfig is not None else None)
 
     return build
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from cni.kubeclient import KubeconfigError, api_client
 from cni.spec import (
     DEFAULT_NETWORK_ANNOTATION,
     NETWORK_STATUS_ANNOTATION,
@@ -113,11 +114,13 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None,
         if chosen is None:
             raise ClusterError(f"context {context!r} not found in {path}; contexts: "
                                f"{', '.join(str(c.get('name')) for c in contexts)}")
-        client = config.new_client_from_config(config_file=path, context=chosen.get("name"))
+        client = api_client(path, context=chosen.get("name"))
     except ConfigException as err:
         raise ClusterError(f"kubeconfig {path}: {err}") from err
     except OSError as err:
         raise ClusterError(f"kubeconfig {path}: {err.strerror}") from err
+    except KubeconfigError as err:
+        raise ClusterError(str(err)) from err
     ns = namespace or (chosen.get("context") or {}).get("namespace") or "default"
     return Cluster(client, ns, str(client.configuration.host))
 
