@@ -2,12 +2,10 @@
 
 A lookup answers from the cache; on a miss (not synced yet, or created a moment ago) it returns None and
 cni.attach falls back to one GET through the (per-process, memoized) client of the conflist's kubeconfig.
-Each watch resumes from its last resourceVersion, relists on 410 Expired and backs off on errors, the way
-client-go's reflector does.
+Each watch is a cni.reflector.Reflector (the loop the webhook uses too): it resumes from its last resourceVersion,
+relists on 410 Expired and backs off with jitter on errors, the way client-go's reflector does.
 """
 
-import contextlib
-import json
 import logging
 import threading
 import time
@@ -15,16 +13,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from cni.reflector import Reflector
+from cni.reflector import split_lines as split_lines  # re-exported: the watch body's framing
+
 logger = logging.getLogger(__name__)
 
 POD_LIST: Final = "/api/v1/pods"
 NAD_LIST: Final = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
 PAGE_SIZE: Final = 500
-MAX_EVENT_BYTES: Final = 16 << 20
-
-
-class Gone(Exception):
-    """The watch's resourceVersion is too old (410 Expired): relist."""
+WATCH_TIMEOUT: Final = 300
 
 
 class Transport(Protocol):
@@ -67,18 +64,26 @@ class Store:
     synced: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def replace(self, items: list[Mapping[str, Any]]) -> None:
-        fresh: dict[tuple[str, str], Mapping[str, Any]] = {_key(item): _slim(item) for item in items}
+    # -- the reflector's Sink ---------------------------------------------------------------------------------
+    def keep(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return _slim(obj)
+
+    def install(self, kept: list[Any]) -> None:
+        fresh: dict[tuple[str, str], Mapping[str, Any]] = {_key(item): item for item in kept}
         with self.lock:
             self.objects = fresh
         self.synced.set()
 
-    def apply(self, event_type: str, obj: Mapping[str, Any]) -> None:
+    def upsert(self, obj: Mapping[str, Any]) -> None:
         with self.lock:
-            if event_type == "DELETED":
-                self.objects.pop(_key(obj), None)
-            else:
-                self.objects[_key(obj)] = _slim(obj)
+            self.objects[_key(obj)] = _slim(obj)
+
+    def delete(self, obj: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.objects.pop(_key(obj), None)
+
+    def size(self) -> int:
+        return len(self)
 
     def get(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         with self.lock:
@@ -89,97 +94,38 @@ class Store:
             return len(self.objects)
 
 
-def split_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Watch events (one JSON document per line) from a chunked body; bounded line length."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        yield from (line for line in lines if line.strip())
-        if len(pending) > MAX_EVENT_BYTES:
-            raise ValueError(f"watch event larger than {MAX_EVENT_BYTES} bytes")
-    if pending.strip():
-        yield pending
-
-
-@dataclass(slots=True)
-class Reflector:
-    """Keeps one Store in step with the API server: list, then watch from the list's resourceVersion."""
+@dataclass(frozen=True, slots=True)
+class _Resource:
+    """The reflector's Source for one path of the Transport."""
 
     transport: Transport
-    store: Store
     path: str
-    stop: threading.Event
-    selector: Mapping[str, str] = field(default_factory=dict)
-    watch_timeout: int = 300
-    backoff_max: float = 30.0
-    on_event: Callable[[], None] = lambda: None
-    _stream: Stream | None = None
+    selector: Mapping[str, str]
 
-    def run(self) -> None:
-        """The thread body: until `stop` is set."""
-        backoff = 0.5
-        while not self.stop.is_set():
-            try:
-                version = self._list()
-                backoff = 0.5
-                while not self.stop.is_set():
-                    version = self._watch(version)
-            except Gone:
-                logger.info("watch expired; relisting", extra={"resource": self.store.kind})
-            except Exception as err:
-                if self.stop.is_set():
-                    break
-                logger.warning("watch failed", extra={"resource": self.store.kind, "error": repr(err),
-                                                      "retry_in": backoff})
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, self.backoff_max)
+    def list_page(self, token: str | None) -> Mapping[str, Any]:
+        query = dict(self.selector, limit=str(PAGE_SIZE), **({"continue": token} if token else {}))
+        return self.transport.get_json(self.path, query, timeout=60.0) or {}
+
+    def open_watch(self, version: str) -> "_Watch":
+        query = dict(self.selector, watch="true", allowWatchBookmarks="true", resourceVersion=version,
+                     timeoutSeconds=str(WATCH_TIMEOUT))
+        return _Watch(self.transport.stream(self.path, query, timeout=WATCH_TIMEOUT + 30.0))
+
+
+@dataclass(frozen=True, slots=True)
+class _Watch:
+    """cni.reflector.Stream over a Transport stream, whose close() may be called from another thread."""
+
+    stream: Stream
+
+    def chunks(self) -> Iterator[bytes]:
+        return self.stream.chunks()
 
     def close(self) -> None:
-        """Interrupt an open watch (after setting `stop`)."""
-        stream = self._stream
-        if stream is not None:
-            with contextlib.suppress(Exception):
-                stream.close()
+        self.stream.close()
 
-    def _list(self) -> str:
-        items: list[Mapping[str, Any]] = []
-        query = dict(self.selector, limit=str(PAGE_SIZE))
-        while True:
-            body = self.transport.get_json(self.path, query, timeout=60.0) or {}
-            items.extend(body.get("items") or [])
-            meta = body.get("metadata") or {}
-            if not meta.get("continue"):
-                break
-            query = dict(query, **{"continue": str(meta["continue"])})
-        self.store.replace(items)
-        self.on_event()
-        logger.info("listed", extra={"resource": self.store.kind, "objects": len(items)})
-        return str(meta.get("resourceVersion") or "")
-
-    def _watch(self, version: str) -> str:
-        query = dict(self.selector, watch="true", allowWatchBookmarks="true", resourceVersion=version,
-                     timeoutSeconds=str(self.watch_timeout))
-        self._stream = stream = self.transport.stream(self.path, query, timeout=self.watch_timeout + 30.0)
-        try:
-            for line in split_lines(stream.chunks()):
-                version = self._apply(json.loads(line)) or version
-        finally:
-            self._stream = None
-            stream.close()
-        return version
-
-    def _apply(self, event: Mapping[str, Any]) -> str | None:
-        kind, obj = event.get("type"), event.get("object") or {}
-        if kind == "ERROR":
-            if obj.get("code") == 410:
-                raise Gone(str(obj.get("message")))
-            raise RuntimeError(f"watch error: {obj.get('message')}")
-        if kind in ("ADDED", "MODIFIED", "DELETED"):
-            self.store.apply(str(kind), obj)
-            self.on_event()
-        version = (obj.get("metadata") or {}).get("resourceVersion")
-        return str(version) if version else None
+    def cut(self) -> None:
+        self.stream.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +144,10 @@ class WatchCache:
         self.nads = Store("nads")
         selector = {"fieldSelector": f"spec.nodeName={node_name}"}
         self._reflectors = (
-            Reflector(transport, self.pods, POD_LIST, self._stop, selector=selector, on_event=on_change),
-            Reflector(transport, self.nads, NAD_LIST, self._stop, on_event=on_change),
+            Reflector(_Resource(transport, POD_LIST, selector), self.pods, what="pods", stop=self._stop,
+                      on_sync=on_change),
+            Reflector(_Resource(transport, NAD_LIST, {}), self.nads, what="nads", stop=self._stop,
+                      on_sync=on_change),
         )
         self._threads: list[threading.Thread] = []
         self._counts = {"hits": 0, "misses": 0}
@@ -207,7 +155,7 @@ class WatchCache:
 
     def start(self) -> None:
         for reflector in self._reflectors:
-            thread = threading.Thread(target=reflector.run, name=f"watch-{reflector.store.kind}", daemon=True)
+            thread = threading.Thread(target=reflector.run, name=f"watch-{reflector.what}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -215,7 +163,7 @@ class WatchCache:
         """Stop both watches; wait for their threads at most `timeout` seconds in all (they are daemon threads)."""
         self._stop.set()
         for reflector in self._reflectors:
-            reflector.close()
+            reflector.cut()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

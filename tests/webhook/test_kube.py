@@ -188,7 +188,14 @@ def test_snapshot_keeps_namespaces_of_each_name_sorted() -> None:
 
 @pytest.mark.parametrize(("failures", "delay"), [(0, 0.0), (1, 0.5), (2, 1.0), (3, 2.0), (10, 30.0)])
 def test_backoff_doubles_up_to_the_maximum(failures: int, delay: float) -> None:
-    assert Backoff().delay(failures) == delay
+    assert Backoff().ceiling(failures) == delay
+    assert Backoff().delay(failures, draw=lambda: 0.0) == delay
+
+
+@pytest.mark.parametrize(("draw", "delay"), [(0.0, 2.0), (0.5, 1.5), (0.999, 1.001)])
+def test_backoff_jitter_takes_up_to_half_off(draw: float, delay: float) -> None:
+    """Jitter: nodes and replicas that failed together do not retry together."""
+    assert Backoff().delay(3, draw=lambda: draw) == pytest.approx(delay)
 
 
 def api_dir_text(name: str) -> str:
