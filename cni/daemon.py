@@ -31,6 +31,7 @@ from cni.metrics import NodeMetrics, serve_metrics
 from cni.node_logging import configure_logging
 from cni.node_policy import PolicyFile
 from cni.node_settings import NodeSettings
+from cni.reflector import ResponseStream
 from cni.request import DEFAULT_CACHE_DIR
 from cni.server import CniServer, Handler, Limits
 from cni.spec.policy import PolicyProblem
@@ -62,18 +63,6 @@ class DaemonOptions:
 
 
 # ---- the kubernetes edge ------------------------------------------------------------------------------------
-
-
-class _UrllibStream:
-    def __init__(self, response: Any) -> None:
-        self._response = response
-
-    def chunks(self) -> Iterator[bytes]:
-        yield from self._response.stream(65536, decode_content=True)
-
-    def close(self) -> None:
-        self._response.close()
-        self._response.release_conn()
 
 
 class KubeTransport:
@@ -110,8 +99,8 @@ class KubeTransport:
         body = json.loads(response.data)
         return body if isinstance(body, dict) else None
 
-    def stream(self, path: str, query: Mapping[str, str], *, timeout: float) -> _UrllibStream:
-        return _UrllibStream(self._call(path, query, timeout))
+    def stream(self, path: str, query: Mapping[str, str], *, timeout: float) -> ResponseStream:
+        return ResponseStream(self._call(path, query, timeout))
 
 
 # ---- wiring -------------------------------------------------------------------------------------------------

@@ -70,6 +70,23 @@ class Stream(Protocol):
         ...
 
 
+class ResponseStream:
+    """A Stream over a urllib3 response of the kubernetes client (`_preload_content=False`), for both watchers."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def chunks(self) -> Iterator[bytes]:
+        yield from self._response.stream(amt=None, decode_content=True)
+
+    def close(self) -> None:
+        self._response.release_conn()   # urllib3 drops, not reuses, a connection whose read failed
+
+    def cut(self) -> None:
+        # shutdown() (urllib3 >= 2.3) wakes a blocked read from this thread; close() is the older way.
+        getattr(self._response, "shutdown", self._response.close)()
+
+
 class Source(Protocol):
     """The API calls of one resource."""
 

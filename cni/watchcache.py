@@ -9,11 +9,11 @@ relists on 410 Expired and backs off with jitter on errors, the way client-go's 
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from cni.reflector import Reflector
+from cni.reflector import Reflector, Stream
 from cni.reflector import split_lines as split_lines  # re-exported: the watch body's framing
 
 logger = logging.getLogger(__name__)
@@ -31,14 +31,9 @@ class Transport(Protocol):
         """The decoded body, or None for 404; raises on other errors."""
         ...
 
-    def stream(self, path: str, query: Mapping[str, str], *, timeout: float) -> "Stream":
+    def stream(self, path: str, query: Mapping[str, str], *, timeout: float) -> Stream:
         """An open watch response."""
         ...
-
-
-class Stream(Protocol):
-    def chunks(self) -> Iterator[bytes]: ...
-    def close(self) -> None: ...
 
 
 def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
@@ -106,26 +101,10 @@ class _Resource:
         query = dict(self.selector, limit=str(PAGE_SIZE), **({"continue": token} if token else {}))
         return self.transport.get_json(self.path, query, timeout=60.0) or {}
 
-    def open_watch(self, version: str) -> "_Watch":
+    def open_watch(self, version: str) -> Stream:
         query = dict(self.selector, watch="true", allowWatchBookmarks="true", resourceVersion=version,
                      timeoutSeconds=str(WATCH_TIMEOUT))
-        return _Watch(self.transport.stream(self.path, query, timeout=WATCH_TIMEOUT + 30.0))
-
-
-@dataclass(frozen=True, slots=True)
-class _Watch:
-    """cni.reflector.Stream over a Transport stream, whose close() may be called from another thread."""
-
-    stream: Stream
-
-    def chunks(self) -> Iterator[bytes]:
-        return self.stream.chunks()
-
-    def close(self) -> None:
-        self.stream.close()
-
-    def cut(self) -> None:
-        self.stream.close()
+        return self.transport.stream(self.path, query, timeout=WATCH_TIMEOUT + 30.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from cni.kubeclient import api_client
 from cni.reflector import Backoff as Backoff  # re-exported: the catalogs' option
-from cni.reflector import Reflector
+from cni.reflector import Reflector, ResponseStream
 from cni.spec import parse_nad
 from webhook.catalog import MemoryCatalog
 from webhook.metrics import CatalogState
@@ -125,8 +125,8 @@ class ClusterCatalog:
             GROUP, VERSION, PLURAL, limit=self._page_size, _continue=token,
             _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT)))
 
-    def open_watch(self, version: str) -> WatchResponse:
-        return WatchResponse(self._custom().list_cluster_custom_object(
+    def open_watch(self, version: str) -> ResponseStream:
+        return ResponseStream(self._custom().list_cluster_custom_object(
             GROUP, VERSION, PLURAL, watch=True, resource_version=version, allow_watch_bookmarks=True,
             timeout_seconds=self._watch_timeout, _preload_content=False,
             _request_timeout=(CONNECT_TIMEOUT, self._watch_timeout + 30)))
@@ -181,8 +181,8 @@ class PodWatch(ClusterCatalog):
         page: Mapping[str, Any] = json.loads(response.data)
         return page
 
-    def open_watch(self, version: str) -> WatchResponse:
-        return WatchResponse(self._core().list_pod_for_all_namespaces(
+    def open_watch(self, version: str) -> ResponseStream:
+        return ResponseStream(self._core().list_pod_for_all_namespaces(
             watch=True, resource_version=version, allow_watch_bookmarks=True, timeout_seconds=self._watch_timeout,
             _preload_content=False, _request_timeout=(CONNECT_TIMEOUT, self._watch_timeout + 30)))
 
@@ -205,22 +205,6 @@ class PodWatch(ClusterCatalog):
 
     def size(self) -> int:
         return len(self.index)
-
-
-class WatchResponse:
-    """cni.reflector.Stream over a urllib3 response of the kubernetes client (`_preload_content=False`)."""
-
-    def __init__(self, response: Any) -> None:
-        self._response = response
-
-    def chunks(self) -> Iterator[bytes]:
-        yield from self._response.stream(amt=None, decode_content=True)
-
-    def close(self) -> None:
-        self._response.release_conn()
-
-    def cut(self) -> None:
-        self._response.shutdown()
 
 
 def _namespace_name(obj: Mapping[str, Any]) -> tuple[str, str]:
