@@ -112,7 +112,7 @@ def test_sigterm_during_the_startup_sync_stops_the_daemon_cleanly(node: Node) ->
         daemon.proc = subprocess.Popen(daemon.argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log,
                                        env={"PATH": OS_PATH})
     try:
-        assert eventually(lambda: "cni.watchcache" in daemon.log.read_text(), timeout=20)
+        assert eventually(lambda: "cni.reflector" in daemon.log.read_text(), timeout=20)   # a failed list
         assert not daemon.socket.exists()   # still waiting for the first lists
         sent = time.monotonic()
         daemon.kill(signal.SIGTERM)
