@@ -79,6 +79,7 @@ def test_daemon_container_serves_the_socket() -> None:
         "--request-timeout", "120", "--shutdown-grace", "150",
         "--chroot-dir", "/hostroot", "--guard-cni-conf-dir", "/host/etc/cni/net.d",
         "--host-cni-conf-dir", "/etc/cni/net.d", "--policy", "/etc/netweave/netweave.yaml",
+        "--hot-plug", "--cache-dir", "/var/lib/cni/netweave",
     ]  # fmt: skip
     assert node["securityContext"]["privileged"] is True
     assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in node["env"]
