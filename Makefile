@@ -69,6 +69,8 @@ bench: setup
 	$(BIN)/python benchmarks/webhook_hardening.py
 	$(BIN)/python benchmarks/cni_attach.py -n 50
 	$(BIN)/python benchmarks/cni_shim.py
+	$(BIN)/python benchmarks/cni_breakdown.py
+	$(BIN)/python benchmarks/webhook_podindex.py
 
 # The lowest version of every direct dependency that pyproject.toml allows, in a venv of its own, under the unit
 # tests (not the root-only network-namespace ones): proves the lower bounds are true.
