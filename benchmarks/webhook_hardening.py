@@ -25,7 +25,6 @@ import multiprocessing
 import random
 import re
 import resource
-import signal
 import socket
 import ssl
 import subprocess
@@ -40,6 +39,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from processes import stop  # noqa: E402
 
 from certs.rotation import dev_certificates  # noqa: E402
 
@@ -94,12 +95,7 @@ def server(workdir: Path) -> Iterator[tuple[int, int]]:
                     time.sleep(0.1)
             yield port, proc.pid
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def rss_mib(pid: int) -> float:

@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import statistics
@@ -30,6 +29,8 @@ from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from processes import stop
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -98,12 +99,7 @@ def server(workdir: Path, *, workers: int) -> Iterator[int]:
         wait_ready(port, proc)
         yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 

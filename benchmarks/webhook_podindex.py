@@ -15,7 +15,6 @@ import argparse
 import gc
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from processes import stop  # noqa: E402
 from webhook_load import (  # noqa: E402
     CAPTURED,
     NAMESPACE,
@@ -207,12 +207,7 @@ def server(workdir: Path, pods: int) -> Iterator[tuple[int, int]]:
             raise RuntimeError(f"the server did not fill its pod index (see {log.name})")
         yield port, proc.pid
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 

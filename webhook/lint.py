@@ -79,13 +79,8 @@ def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO
         stderr: TextIO | None = None) -> int:
     """Run `netweave lint` with parsed arguments; returns the exit code."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
-    try:
-        policy = load_policy(args.config)
-    except PolicyError as exc:
-        err.write(f"netweave lint: {exc}\n")
-        return EXIT_USAGE
-    if STDIN in args.paths and STDIN in args.nads:
-        err.write("netweave lint: stdin can be read once: give - as a PATH or to --nads, not both\n")
+    policy = command_policy("netweave lint", args, err)
+    if policy is None:
         return EXIT_USAGE
     pairs = output_pairs(args.format, args.output)
     if isinstance(pairs, str):
@@ -158,6 +153,21 @@ def load_policy(config: Path | None) -> Policy:
         return Policy.load(config)
     default = Path(DEFAULT_FILE)
     return Policy.load(default) if default.is_file() else Policy()
+
+
+def command_policy(prog: str, args: argparse.Namespace, err: TextIO) -> Policy | None:
+    """What every manifest-reading command (lint, plan) checks first: the policy loads, stdin is read once.
+
+    None after writing the one-line reason to `err` (the caller exits with EXIT_USAGE)."""
+    try:
+        policy = load_policy(args.config)
+    except PolicyError as exc:
+        err.write(f"{prog}: {exc}\n")
+        return None
+    if STDIN in args.paths and STDIN in args.nads:
+        err.write(f"{prog}: stdin can be read once: give - as a PATH or to --nads, not both\n")
+        return None
+    return policy
 
 
 def exit_code(report: Report, *, fail_level: Severity) -> int:

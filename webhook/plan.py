@@ -23,12 +23,12 @@ from cni.spec import IPAddress, Nad, NetConf, parse_netconf
 from cni.spec.routing import FAMILIES, claimed_families
 from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
 from webhook.engine import evaluate_pod
-from webhook.lint import cluster_nads, load_policy
+from webhook.lint import cluster_nads, command_policy
 from webhook.patch import apply_mutations
-from webhook.policy import Policy, PolicyError
+from webhook.policy import Policy
 from webhook.precheck import precheck
 from webhook.review import denial_message
-from webhook.sources import STDIN, SourceError, SourceObject, read_paths
+from webhook.sources import SourceError, SourceObject, read_paths
 from webhook.workloads import pod_targets
 
 WEBHOOK = "pods.netweave.io"
@@ -283,13 +283,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
         stderr: TextIO | None = None) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
-    try:
-        policy = load_policy(args.config)
-    except PolicyError as exc:
-        err.write(f"netweave plan: {exc}\n")
-        return EXIT_USAGE
-    if STDIN in args.paths and STDIN in args.nads:
-        err.write("netweave plan: stdin can be read once: give - as a PATH or to --nads, not both\n")
+    policy = command_policy("netweave plan", args, err)
+    if policy is None:
         return EXIT_USAGE
     cluster_objects = cluster_nads(args.kubeconfig, args.context) if getattr(args, "cluster", False) else []
     if isinstance(cluster_objects, str):
