@@ -18,6 +18,8 @@ from cni.context import Context
 from cni.errors import CniError
 from cni.plan import Attachment
 from cni.request import Request
+from cni.spec import NETWORKS_ANNOTATION as NETWORKS
+from tests.replay import ReplayServer
 
 FAKE = f"""#!{sys.executable}
 import json, os, sys
@@ -254,3 +256,44 @@ def test_del_over_an_unreadable_record_deletes_from_the_plan_and_removes_the_fil
     attach.delete(CTX, fake.request("DEL", "c1", args=POD_ARGS))
     assert not path.exists()
     assert [c["command"] for c in fake.calls()] == ["DEL"]
+
+
+def _nad(fake: Fake, name: str, fail_file: Path) -> dict[str, Any]:
+    plugin = {**fake.plugin(), "name": name, "failFile": str(fail_file)}
+    config = {"cniVersion": "1.0.0", "name": name, "plugins": [plugin]}
+    return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"namespace": "default", "name": name}, "spec": {"config": json.dumps(config)}}
+
+
+def test_add_rollback_and_del_run_over_three_attachments_in_reverse(
+    fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """eth0 + net1 + net2 from a real API read; net2's ADD fails: DEL runs net2, net1, eth0 — reverse, nothing
+    else. Then a complete record of the three is DELed in reverse too. No netns (no root): the default-route
+    handover between delegates is netlink's and is tested with root in tests/e2e; here it takes nothing."""
+    monkeypatch.setattr(attach, "_take_defaults", lambda pod_ns, *, required: ())
+    ok, failing = tmp_path / "ok", tmp_path / "failing"
+    ok.write_text("/100")
+    failing.write_text("ADD/100")
+    with ReplayServer() as api:
+        api.add_nad(_nad(fake, "net1", ok))
+        api.add_nad(_nad(fake, "net2", failing))
+        api.add_pod({"metadata": {"namespace": "default", "name": "web", "uid": "u-1",
+                                  "annotations": {NETWORKS: "net1,net2"}}, "spec": {"nodeName": "node-1"}})
+        kubeconfig = str(api.write_kubeconfig(tmp_path / "kubeconfig"))
+        with pytest.raises(CniError) as caught:
+            attach.add(CTX, fake.request("ADD", "c1", args=POD_ARGS, kubeconfig=kubeconfig))
+    assert caught.value.msg.startswith('network "default/net2" interface "net2"')
+    assert [(c["command"], c["ifname"]) for c in fake.calls()] == [
+        ("ADD", "eth0"), ("ADD", "net1"), ("ADD", "net2"), ("DEL", "net2"), ("DEL", "net1"), ("DEL", "eth0")]
+    assert fake.records() == []
+
+    fake.log.unlink()
+    atts = tuple(Attachment(network=name, ifname=ifname, cni_version="1.0.0", is_default=ifname == "eth0",
+                            plugins=(fake.plugin(),))
+                 for ifname, name in (("eth0", "fakenet"), ("net1", "default/net1"), ("net2", "default/net2")))
+    results = {a.ifname: {"cniVersion": "1.0.0", "interfaces": [{"name": a.ifname}]} for a in atts}
+    cache.write(fake.cache_dir, Record("c2", "eth0", "", "1.1.0", POD, atts, results=results, complete=True))
+    attach.delete(CTX, fake.request("DEL", "c2", args=POD_ARGS))
+    assert [(c["command"], c["ifname"]) for c in fake.calls()] == [("DEL", "net2"), ("DEL", "net1"), ("DEL", "eth0")]
+    assert fake.records() == []
