@@ -75,13 +75,17 @@ def test_operations_on_one_container_never_overlap(shim_path: Path, sock: Path) 
 
 
 def test_different_containers_run_in_parallel(shim_path: Path, sock: Path) -> None:
-    handler = SlowHandler(0.3)
+    # Each handler waits until all four are running at once: that is the claim, whatever the machine's speed.
+    together = threading.Barrier(4, timeout=30)
+
+    def handler(environ: Mapping[str, str], stdin: bytes) -> tuple[bytes, int]:
+        together.wait()
+        return b'{"cniVersion":"1.0.0"}', 0
+
     with serving(handler, sock, limits=Limits(workers=4, queue=0)):
-        started = time.monotonic()
         procs = [start_shim(shim_path, env(f"c{i}"), STDIN) for i in range(4)]
-        assert all(p.wait(timeout=30) == 0 for p in procs)
-        assert time.monotonic() - started < 1.0
-    assert handler.peak == 4
+        assert all(p.wait(timeout=60) == 0 for p in procs)
+    assert not together.broken
 
 
 def test_request_timeout_answers_code_11_and_keeps_the_container_locked(shim_path: Path, sock: Path) -> None:

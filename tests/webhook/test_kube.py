@@ -172,7 +172,7 @@ def test_stop_cuts_an_open_watch(api: ReplayServer) -> None:
     time.sleep(0.2)
     started = time.monotonic()
     catalog.stop()
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 15.0   # a hang guard: the watch would hold for 30 s
 
 
 def test_snapshot_keeps_namespaces_of_each_name_sorted() -> None:
