@@ -171,7 +171,7 @@ class Node:
 
     def run(self, command: str, *, container_id: str, netns: Netns | str | None = None, ifname: str = "eth0",
             pod: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
-            args: str | None = None) -> Run:
+            args: str | None = None, timeout: float = 60) -> Run:
         """netweave-cni exactly as a runtime runs it: env with CNI_* and PATH only, config on stdin."""
         env = {"CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_IFNAME": ifname,
                "CNI_PATH": self.cni_path, "PATH": OS_PATH,
@@ -184,7 +184,7 @@ class Node:
         if args is not None:
             env["CNI_ARGS"] = args
         stdin = json.dumps(dict(config) if config is not None else self.config()).encode()
-        proc = subprocess.run([str(NETWEAVE)], input=stdin, env=env, capture_output=True, timeout=60,
+        proc = subprocess.run([str(NETWEAVE)], input=stdin, env=env, capture_output=True, timeout=timeout,
                               check=False)
         out = json.loads(proc.stdout) if proc.stdout.strip() else None
         return Run(proc.returncode, out, proc.stderr.decode())
