@@ -104,13 +104,6 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def kube_from_kubeconfig(path: str) -> Kube:
-    """The default KubeFactory: the official client configured from `path` only (imported lazily)."""
-    from cni.kube import KubeClient
-
-    return KubeClient.from_kubeconfig(path)
-
-
 @dataclass(frozen=True, slots=True)
 class Context:
     """Built once per process; a node daemon injects cached lookups through pod_lookup / nad_lookup.
@@ -119,7 +112,7 @@ class Context:
     config has a kubeconfig (a watch cache may lag behind a pod created a moment ago).
     """
 
-    kube: KubeFactory = kube_from_kubeconfig
+    kube: KubeFactory | None = None   # None: cni.kube.kube_from_kubeconfig (the kubeconfig path only)
     exec: Exec = run_subprocess
     pod_lookup: Lookup | None = None   # None: GET from the API server
     nad_lookup: Lookup | None = None   # None: GET from the API server

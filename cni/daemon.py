@@ -127,8 +127,7 @@ def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = N
     """The Context the daemon's requests share: the watch cache's lookups and, given `api_client`, the daemon's
     own API credentials for every request (the service account token that kubelet keeps fresh, instead of the
     copy written into the node's kubeconfig at install time, which expires)."""
-    from cni.context import kube_from_kubeconfig
-    from cni.kube import KubeClient
+    from cni.kube import KubeClient, kube_from_kubeconfig
 
     if api_client is not None:
         shared = KubeClient(api_client)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from cni import errors
-from cni.context import Context, Kube
+from cni.context import Context, Kube, KubeFactory
 from cni.errors import CniError
 from cni.kubeclient import KubeconfigError, api_client
 from cni.request import Config
@@ -25,6 +25,11 @@ COMPONENT: Final = "netweave"
 OWN_CREDENTIALS: Final = ""
 
 
+def kube_from_kubeconfig(path: str) -> Kube:
+    """The default KubeFactory: the official client configured from `path` only."""
+    return KubeClient.from_kubeconfig(path)
+
+
 class Api:
     """Pod and NAD reads through the context's lookups, else the API client (built on first use)."""
 
@@ -33,16 +38,17 @@ class Api:
         self._config = config
         self._client: Kube | None = None
         self._no_client = False
+        self._factory: KubeFactory = ctx.kube or kube_from_kubeconfig
 
     @property
     def client(self) -> Kube | None:
         """The client of the conflist's kubeconfig, else the process's own (the node daemon's); None without."""
         if self._client is None and not self._no_client:
             if self._config.kubeconfig:
-                self._client = self._ctx.kube(self._config.kubeconfig)
+                self._client = self._factory(self._config.kubeconfig)
             else:
                 try:
-                    self._client = self._ctx.kube(OWN_CREDENTIALS)
+                    self._client = self._factory(OWN_CREDENTIALS)
                 except CniError:
                     self._no_client = True
         return self._client

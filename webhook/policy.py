@@ -11,6 +11,7 @@ import yaml
 
 from cni.spec.namespaces import GLOBAL_NAMESPACES
 from cni.spec.policy import PolicyProblem, read_node_policy
+from webhook.labels import parse_selector
 
 Level = Literal["error", "warning", "off"]
 _LEVELS = ("error", "warning", "off")
@@ -58,6 +59,17 @@ DEFAULT_STATUS_WRITERS = ("system:serviceaccount:netweave-system:netweave-node",
 # Rules webhook/admission.py applies to Pod UPDATE itself (they compare the old and the new pod), outside the
 # engine's registry.
 ADMISSION_RULE_IDS = frozenset({"networks-immutable", "hotplug-change", "hotplug-device"})
+# The rule registry's ids (webhook.rules.RULES), listed here because the rules import the policy and not the
+# other way round; tests/webhook/test_policy.py keeps the two equal.
+REGISTRY_RULE_IDS = frozenset({
+    "annotation-syntax", "attachment-options", "calico-secondary", "capability-missing", "default-network-override",
+    "default-route-conflict", "default-route-gateway", "device-resource", "device-resource-missing",
+    "interface-name-duplicate", "interface-name-invalid", "interface-name-reserved", "kube-ovn-provider",
+    "kube-ovn-qos-key", "mac-address", "network-config-invalid", "network-in-use", "network-limit",
+    "network-namespace-forbidden", "network-not-found", "network-status-spoof", "node-selector",
+    "ovn-k-net-attach-def-name", "ovn-k-network-conflict", "static-ip", "static-ip-conflict", "subnet-overlap",
+    "suppression-refused",
+})
 
 
 class PolicyError(Exception):
@@ -143,9 +155,7 @@ class Policy:
 
 def known_rule_ids() -> frozenset[str]:
     """Every rule id a policy may name: the registry's and the admission-only ones (ADMISSION_RULE_IDS)."""
-    from webhook.rules import RULE_IDS  # imported here: the rules themselves import this module
-
-    return RULE_IDS | ADMISSION_RULE_IDS
+    return REGISTRY_RULE_IDS | ADMISSION_RULE_IDS
 
 
 def _severities(value: Any, source: str) -> dict[str, Level]:
@@ -222,8 +232,6 @@ def _strings(data: Mapping[str, Any], key: str, default: tuple[str, ...], source
 
 
 def _string_map(data: Mapping[str, Any], key: str, source: str) -> dict[str, str]:
-    from webhook.rules.placement import parse_selector
-
     value = data.get(key, {})
     if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
         raise PolicyError(f"{source}: {key} must map resource names to 'key' or 'key=value' selectors")

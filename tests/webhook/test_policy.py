@@ -66,3 +66,10 @@ def test_status_writers_match_by_user_or_group() -> None:
     policy = Policy.from_mapping({"statusWriters": {"users": [], "groups": ["system:nodes"]}}, source="p")
     assert policy.writes_status("system:node:n1", ("system:nodes",))
     assert not policy.writes_status("system:serviceaccount:netweave-system:netweave-node", ())
+
+
+def test_the_policy_knows_exactly_the_registry_s_rule_ids() -> None:
+    from webhook.policy import REGISTRY_RULE_IDS
+    from webhook.rules import RULE_IDS
+
+    assert REGISTRY_RULE_IDS == RULE_IDS

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cni.spec import DNS1123_SUBDOMAIN, NODE_SELECTOR_ANNOTATION, RESOURCE_NAME_ANNOTATION, Nad
 from webhook.findings import Mutation
+from webhook.labels import LABEL_NAME, parse_selector
 from webhook.rules.base import Attachment, Issue, PodContext, RuleOutput
-
-_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z")
-
-
-def label_key_problem(key: str) -> str | None:
-    prefix, slash, name = key.rpartition("/")
-    if slash and not DNS1123_SUBDOMAIN.match(prefix):
-        return f'prefix "{prefix}" is not a DNS subdomain'
-    if not _NAME.match(name):
-        return f'name "{name}" must be 1-63 letters, digits, "-", "_" or "." starting and ending alphanumeric'
-    return None
-
-
-def parse_selector(text: str) -> tuple[str, str] | str:
-    """'key' or 'key=value' -> (key, value); otherwise the reason it is not one label."""
-    key, _, value = text.strip().partition("=")
-    problem = label_key_problem(key)
-    if problem is not None:
-        return f"label key {problem}"
-    if value and not _NAME.match(value):
-        return f'label value "{value}" is not valid'
-    return key, value
 
 
 def resource_problem(name: str) -> str | None:
     domain, slash, short = name.partition("/")
-    if not slash or not DNS1123_SUBDOMAIN.match(domain) or not _NAME.match(short):
+    if not slash or not DNS1123_SUBDOMAIN.match(domain) or not LABEL_NAME.match(short):
         return "is not an extended resource name of the form vendor.example/device"
     return None
 
