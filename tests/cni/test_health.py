@@ -93,6 +93,14 @@ def _get(url: str) -> tuple[int, dict[str, object]]:
         return err.code, json.loads(err.read())
 
 
+def _ready(base: str) -> bool:
+    """/readyz answers 200; refused while the metrics server is not listening yet (it may start after the socket)."""
+    try:
+        return _get(base + "/readyz")[0] == 200
+    except urllib.error.URLError:
+        return False
+
+
 def test_the_running_daemon_turns_unready_when_its_socket_is_deleted(tmp_path: Path) -> None:
     port = _free_port()
     options = daemon.DaemonOptions(socket=tmp_path / "cni.sock", metrics=("127.0.0.1", port), node_name="n",
@@ -104,7 +112,7 @@ def test_the_running_daemon_turns_unready_when_its_socket_is_deleted(tmp_path: P
     thread.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        assert eventually(lambda: options.socket.exists() and _get(base + "/readyz")[0] == 200, timeout=30)
+        assert eventually(lambda: options.socket.exists() and _ready(base), timeout=30)
         assert _get(base + "/healthz") == (200, {"status": "ok", "reason": None, "cache": {}})
         options.socket.unlink()   # what a dead daemon's cleanup or an operator does; the shim cannot connect
         status, body = _get(base + "/readyz")
