@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from certs.rotation import ensure_certificates
+from tests.prerequisites import require
 
 REPLY = b"netweave"
 
@@ -111,8 +112,8 @@ def test_client_trusting_only_the_ca_accepts_the_server(
     assert version in {"TLSv1.2", "TLSv1.3"}
 
 
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
 def test_ipv6_loopback_handshake(cert_dir: Path) -> None:
+    require(None if _ipv6_loopback() else "no IPv6 loopback on this machine")
     for ipv6 in _start(cert_dir, socket.AF_INET6, "::1"):
         assert _handshake(ipv6, cafile=cert_dir / "ca.crt", server_hostname="::1")[0] == REPLY
 

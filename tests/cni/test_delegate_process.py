@@ -17,6 +17,7 @@ from cni.context import host_path, launch_argv, run_subprocess
 from cni.errors import CniError
 from tests.hostroot import agent, make_fake_root
 from tests.paths import REPO
+from tests.prerequisites import require
 from tests.processes import alive
 from tests.waiting import eventually
 
@@ -54,8 +55,8 @@ def script(path: Path, body: str) -> Path:
     return path
 
 
-@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux setpriv")
 def test_a_delegate_dies_with_the_process_that_ran_it(tmp_path: Path) -> None:
+    require(None if shutil.which("setpriv") else "needs util-linux setpriv")
     pid_file, late = tmp_path / "pid", tmp_path / "finished"
     slow = script(tmp_path / "slow", f"echo $$ > {pid_file}\nsleep 1\necho late > {late}\n")
     parent = subprocess.Popen(

@@ -4,7 +4,6 @@ Each test here is the delegate suite's own test function; only the `node` fixtur
 for the test and `Node.run` execs the installed shim instead of standalone netweave-cni.
 """
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from tests.e2e import harness, test_attach, test_lifecycle
 from tests.e2e.conftest import _usable
 from tests.e2e.daemon_node import Daemon, shim_for
+from tests.prerequisites import require
 from tests.replay import ReplayServer
 
 pytestmark = pytest.mark.netns
@@ -41,10 +41,7 @@ globals().update(_scenarios())
 
 @pytest.fixture()
 def node(tmp_path: Path, api: ReplayServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[harness.Node]:
-    reason = _usable()
-    if reason:
-        # CI runs as root with the plugins installed: there a missing prerequisite is a failure, not a skip.
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(reason)
+    require(_usable())
     n = harness.Node(tmp_path, api)
     daemon = Daemon(n).start()
     monkeypatch.setattr(harness, "NETWEAVE", shim_for(n, daemon))

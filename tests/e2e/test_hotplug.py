@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.conftest import _usable
 from tests.e2e.daemon_node import Daemon, finish, run_via_shim, shim_for, start_via_shim
 from tests.e2e.harness import PLUGINS, Netns, Node, fake_plugin
+from tests.prerequisites import require
 from tests.replay import ReplayServer
 
 pytestmark = pytest.mark.netns
@@ -70,9 +71,7 @@ class HotNode:
 
 @pytest.fixture()
 def hot(tmp_path: Path, api: ReplayServer) -> Iterator[HotNode]:
-    reason = _usable()
-    if reason:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(reason)
+    require(_usable())
     node = Node(tmp_path, api)
     hot = HotNode(node)
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from tests.e2e.conftest import _usable
 from tests.e2e.daemon_node import Daemon, shim_for
 from tests.e2e.harness import Netns, Node, fake_plugin, root_links, unique
 from tests.paths import REPO
+from tests.prerequisites import require
 from tests.replay import ReplayServer
 
 pytestmark = pytest.mark.netns
@@ -41,9 +41,7 @@ CLUSTER_ROUTES = ["10.96.0.0/12", "fd00:96::/108"]
 @pytest.fixture(params=["standalone", "daemon"])
 def node(request: pytest.FixtureRequest, tmp_path: Path, api: ReplayServer,
          monkeypatch: pytest.MonkeyPatch) -> Iterator[Node]:
-    reason = _usable()
-    if reason:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(reason)
+    require(_usable())
     n = Node(tmp_path, api)
     install_plugins(n)
     daemon = Daemon(n).start() if request.param == "daemon" else None

@@ -13,12 +13,20 @@ from typing import Any
 import pytest
 
 from tests.paths import REPO
+from tests.prerequisites import require
 from webhook.lint import add_arguments, run
 
 # `make helm` (part of `make setup`) puts a real helm in .cache/helm; else one on PATH.
 _FOUND = REPO / ".cache" / "helm" / "helm" if (REPO / ".cache" / "helm" / "helm").is_file() else shutil.which("helm")
 HELM_DIR = str(Path(_FOUND).parent) if _FOUND else ""
-needs_helm = pytest.mark.skipif(not _FOUND, reason="helm not found: `make helm` installs it into .cache/helm")
+needs_helm = pytest.mark.usefixtures("_helm_installed")
+
+
+@pytest.fixture()
+def _helm_installed() -> None:
+    require(None if _FOUND else "helm not found: `make helm` installs it into .cache/helm")
+
+
 POD = """\
 apiVersion: v1
 kind: Pod
