@@ -43,6 +43,7 @@ from cni.request import VALID_ATTACHMENTS_KEY, Config, PodRef, Request
 from cni.results import convert
 from cni.routes import Route, RoutePlan, Rule, drifted_families, plan_routes
 from cni.spec import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, Nad, parse_nad, parse_netconf
+from cni.spec.namespaces import default_network_namespace
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ def _load_cluster(api: Api, config: Config) -> ClusterNetwork:
     if ref.startswith("/"):
         return _load_cluster_file(ref)
     namespace, _, name = ref.rpartition("/")
-    obj = api.nad(namespace or config.system_namespace, name)
+    obj = api.nad(default_network_namespace(namespace or None, system_namespace=config.system_namespace), name)
     nad = parse_nad(obj) if obj is not None else None
     if nad is None or nad.config is None:
         raise CniError(errors.NETWORK_NOT_FOUND, f"cluster network {ref} not found or invalid")

@@ -10,7 +10,7 @@ from typing import Any, Final, Literal, cast
 
 from cni import errors
 from cni.errors import CniError
-from cni.spec.namespaces import GLOBAL_NAMESPACES
+from cni.spec.namespaces import GLOBAL_NAMESPACES, SYSTEM_NAMESPACE
 
 Command = Literal["ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"]
 COMMANDS: Final = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
@@ -55,7 +55,7 @@ class Config:
     name: str
     cluster_network: str
     kubeconfig: str | None = None
-    system_namespace: str = "kube-system"
+    system_namespace: str = SYSTEM_NAMESPACE
     namespace_isolation: bool = False
     global_namespaces: tuple[str, ...] = GLOBAL_NAMESPACES
     cache_dir: str = DEFAULT_CACHE_DIR
@@ -188,7 +188,7 @@ def parse_config(raw: Mapping[str, Any], *, command: str, defaults: Mapping[str,
         name=_string(raw, "name", "netweave"),
         cluster_network=cluster,
         kubeconfig=_optional_string(raw, "kubeconfig"),
-        system_namespace=_string(raw, "systemNamespace", "kube-system"),
+        system_namespace=_string(raw, "systemNamespace", SYSTEM_NAMESPACE),
         namespace_isolation=_bool(raw, "namespaceIsolation"),
         global_namespaces=_strings(raw, "globalNamespaces", GLOBAL_NAMESPACES),
         cache_dir=_string(raw, "cacheDir", DEFAULT_CACHE_DIR),

@@ -23,6 +23,7 @@ from cni.kubeclient import api_client
 from cni.reflector import Backoff as Backoff  # re-exported: the catalogs' option
 from cni.reflector import Reflector, ResponseStream
 from cni.spec import parse_nad
+from cni.spec.namespaces import SYSTEM_NAMESPACE
 from webhook.catalog import MemoryCatalog
 from webhook.metrics import CatalogState
 from webhook.podindex import DEFAULT_MAX_PODS, PodEntry, PodIndex, pod_entry, pod_key
@@ -160,7 +161,7 @@ class PodWatch(ClusterCatalog):
     what = "pod index"
 
     def __init__(self, client_factory: ApiClientFactory, *, max_pods: int = DEFAULT_MAX_PODS,
-                 system_namespace: str = "kube-system", **kwargs: Any) -> None:
+                 system_namespace: str = SYSTEM_NAMESPACE, **kwargs: Any) -> None:
         super().__init__(client_factory, **kwargs)
         self.index = PodIndex(max_pods=max_pods)
         self._system_namespace = system_namespace

@@ -20,6 +20,7 @@ from cni.plan import Attachment, ClusterNetwork, NadKey, plan_attachments, wante
 from cni.request import Config, PodRef
 from cni.routes import default_owners
 from cni.spec import IPAddress, Nad, NetConf, parse_netconf
+from cni.spec.namespaces import default_network_namespace
 from cni.spec.routing import FAMILIES, claimed_families
 from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
 from webhook.engine import evaluate_pod
@@ -332,9 +333,10 @@ def cluster_network(ref: str | None, catalog: NadCatalog, policy: Policy) -> Clu
             return "not a CNI config: " + "; ".join(f"{p.path}: {p.message}" for p in problems)
         return ClusterNetwork(netconf.name or path.stem, netconf)
     namespace, _, name = ref.rpartition("/")
-    nad = catalog.get(namespace or policy.system_namespace, name)
+    namespace = default_network_namespace(namespace or None, system_namespace=policy.system_namespace)
+    nad = catalog.get(namespace, name)
     if nad is None or nad.config is None:
-        return f"no such file, and no usable NAD {namespace or policy.system_namespace}/{name} in the inputs"
+        return f"no such file, and no usable NAD {namespace}/{name} in the inputs"
     return ClusterNetwork(f"{nad.namespace}/{nad.name}", nad.config, nad.resource_name)
 
 

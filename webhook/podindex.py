@@ -21,6 +21,7 @@ from cni.spec import (
     network_namespace,
     parse_networks,
 )
+from cni.spec.namespaces import SYSTEM_NAMESPACE
 from cni.spec.values import parse_address
 
 DEFAULT_MAX_PODS = 200_000
@@ -65,7 +66,7 @@ def pod_key(pod: Mapping[str, Any], namespace: str | None = None, *, kind: str =
 
 
 def pod_entry(pod: Mapping[str, Any], *, namespace: str | None = None,
-              system_namespace: str = "kube-system") -> PodEntry | None:
+              system_namespace: str = SYSTEM_NAMESPACE) -> PodEntry | None:
     """The index entry of a pod, or None when it uses no NAD or has finished."""
     metadata = pod.get("metadata")
     annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import yaml
 
-from cni.spec.namespaces import GLOBAL_NAMESPACES
+from cni.spec.namespaces import GLOBAL_NAMESPACES, SYSTEM_NAMESPACE
 from cni.spec.policy import PolicyProblem, read_node_policy
 from webhook.labels import parse_selector
 
@@ -95,7 +95,7 @@ class Policy:
 
     severities: Mapping[str, Level] = field(default_factory=dict)
     primary_interface: str = "eth0"
-    system_namespace: str = "kube-system"
+    system_namespace: str = SYSTEM_NAMESPACE
     namespace_isolation: bool = False
     global_namespaces: tuple[str, ...] = GLOBAL_NAMESPACES
     resource_node_selectors: Mapping[str, str] = field(default_factory=dict)

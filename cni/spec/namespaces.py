@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+# The one default for admission (policy systemNamespace) and the node (config systemNamespace): where an
+# unqualified default-network (and cluster network) reference resolves, as Multus does.
+SYSTEM_NAMESPACE = "kube-system"
 # The one default for admission (policy globalNamespaces) and the node (config globalNamespaces).
-GLOBAL_NAMESPACES: tuple[str, ...] = ("kube-system",)
+GLOBAL_NAMESPACES: tuple[str, ...] = (SYSTEM_NAMESPACE,)
 
 
 def network_namespace(namespace: str | None, *, pod_namespace: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cni.spec.namespaces import GLOBAL_NAMESPACES
+from cni.spec.namespaces import GLOBAL_NAMESPACES, SYSTEM_NAMESPACE
 
 # Keys both sides act on, by the name the node's netweave conflist uses for the same setting.
 SHARED_KEYS = frozenset({"systemNamespace", "namespaceIsolation", "globalNamespaces"})
@@ -32,7 +32,7 @@ class PolicyProblem(ValueError):
 class NodePolicy:
     """What the node daemon takes from the policy file: defaults for the same keys of its conflist."""
 
-    system_namespace: str = "kube-system"
+    system_namespace: str = SYSTEM_NAMESPACE
     namespace_isolation: bool = False
     global_namespaces: tuple[str, ...] = GLOBAL_NAMESPACES
     cluster_routes: tuple[str, ...] = ()
@@ -65,7 +65,7 @@ def read_node_policy(data: Any, *, source: str) -> NodePolicy:
     to validate); PolicyProblem naming the first problem."""
     data = check_keys(data, source=source)
     return NodePolicy(
-        system_namespace=_string(data, "systemNamespace", "kube-system", source),
+        system_namespace=_string(data, "systemNamespace", SYSTEM_NAMESPACE, source),
         namespace_isolation=_boolean(data, "namespaceIsolation", source),
         global_namespaces=_strings(data, "globalNamespaces", GLOBAL_NAMESPACES, source),
         cluster_routes=_cidrs(data, "clusterRoutes", source),
