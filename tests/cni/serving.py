@@ -1,4 +1,5 @@
-"""Test helpers for the node daemon: an installed shim in a temp dir and a CniServer on a background loop."""
+"""Test helpers for the node daemon: running a shim, and a CniServer on a background loop (installing a shim:
+tests/cni/shims.py)."""
 
 import asyncio
 import json
@@ -11,20 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cni import install, shim
-from cni.atomicfile import write_atomic
 from cni.server import CniServer, Handler, Limits, Observer
 
 INTERPRETER = os.path.realpath(sys.executable)
-
-
-def install_shim(bin_dir: Path, *, socket: Path, standalone: str = "netweave-cni") -> Path:
-    """The shim exactly as node-install writes it (absolute interpreter, -IS), using `socket`."""
-    source = Path(shim.__file__).read_text()
-    text = install.render_shim(source, interpreter=INTERPRETER, socket=str(socket), standalone=standalone)
-    path = bin_dir / "netweave"
-    write_atomic(path, text.encode(), mode=0o755)
-    return path
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.cni.serving import install_shim
+from tests.cni.shims import install_shim
 from tests.e2e.harness import OS_PATH, PYTHON, Netns, Node, Run
 from tests.paths import REPO, console_script
 
