@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 
 from cni.spec.namespaces import GLOBAL_NAMESPACES, SYSTEM_NAMESPACE
-from cni.spec.policy import PolicyProblem, read_node_policy
+from cni.spec.policy import PolicyProblem, boolean_setting, read_node_policy, string_setting
 from webhook.labels import parse_selector
 
 Level = Literal["error", "warning", "off"]
@@ -132,12 +132,14 @@ class Policy:
         # The keys and the settings the node shares (cni.spec.policy): one reader, one meaning on both sides.
         try:
             node = read_node_policy(data, source=source)
+            primary_interface = string_setting(data, "primaryInterface", "eth0", source)
+            hot_plug = _hot_plug(data.get("hotPlug", False), source)
         except PolicyProblem as err:
             raise PolicyError(str(err)) from err
         writers = _status_writers(data.get("statusWriters", {}), source)
         return cls(
             severities=_severities(data.get("rules", {}), source),
-            primary_interface=_string(data, "primaryInterface", "eth0", source),
+            primary_interface=primary_interface,
             system_namespace=node.system_namespace,
             namespace_isolation=node.namespace_isolation,
             global_namespaces=node.global_namespaces,
@@ -146,7 +148,7 @@ class Policy:
             extra_protected=_rule_ids(data.get("protectedRules", []), source),
             status_writer_users=writers[0],
             status_writer_groups=writers[1],
-            hot_plug=_hot_plug(data.get("hotPlug", False), source),
+            hot_plug=hot_plug,
         )
 
     def level(self, rule: str, default: Literal["error", "warning"]) -> Level:
@@ -193,9 +195,9 @@ def _hot_plug(value: Any, source: str) -> HotPlug:
         raise PolicyError(f"{source}: hotPlug must be true, false or a mapping with enabled (true/false), "
                           "namespaces (a list of names) and defaultRoute (true/false)")
     where = f"{source}: hotPlug"
-    return HotPlug(enabled=_boolean({"enabled": value.get("enabled", True)}, "enabled", where),
+    return HotPlug(enabled=boolean_setting({"enabled": value.get("enabled", True)}, "enabled", where),
                    namespaces=_strings(value, "namespaces", (), where),
-                   default_route=_boolean(value, "defaultRoute", where))
+                   default_route=boolean_setting(value, "defaultRoute", where))
 
 
 def _status_writers(value: Any, source: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -210,18 +212,6 @@ def _status_writers(value: Any, source: str) -> tuple[tuple[str, ...], tuple[str
     return users, groups
 
 
-def _string(data: Mapping[str, Any], key: str, default: str, source: str) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise PolicyError(f"{source}: {key} must be a non-empty string")
-    return value
-
-
-def _boolean(data: Mapping[str, Any], key: str, source: str) -> bool:
-    value = data.get(key, False)
-    if not isinstance(value, bool):
-        raise PolicyError(f"{source}: {key} must be true or false")
-    return value
 
 
 def _strings(data: Mapping[str, Any], key: str, default: tuple[str, ...], source: str) -> tuple[str, ...]:

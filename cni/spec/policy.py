@@ -65,23 +65,25 @@ def read_node_policy(data: Any, *, source: str) -> NodePolicy:
     to validate); PolicyProblem naming the first problem."""
     data = check_keys(data, source=source)
     return NodePolicy(
-        system_namespace=_string(data, "systemNamespace", SYSTEM_NAMESPACE, source),
-        namespace_isolation=_boolean(data, "namespaceIsolation", source),
+        system_namespace=string_setting(data, "systemNamespace", SYSTEM_NAMESPACE, source),
+        namespace_isolation=boolean_setting(data, "namespaceIsolation", source),
         global_namespaces=_strings(data, "globalNamespaces", GLOBAL_NAMESPACES, source),
         cluster_routes=_cidrs(data, "clusterRoutes", source),
-        source_routing=_boolean(data, "sourceRouting", source),
+        source_routing=boolean_setting(data, "sourceRouting", source),
         explicit=frozenset((SHARED_KEYS | NODE_KEYS) & set(data)),
     )
 
 
-def _string(data: Mapping[str, Any], key: str, default: str, source: str) -> str:
+def string_setting(data: Mapping[str, Any], key: str, default: str, source: str) -> str:
+    """A non-empty string setting (default when absent); PolicyProblem otherwise. The webhook's policy uses it too."""
     value = data.get(key, default)
     if not isinstance(value, str) or not value:
         raise PolicyProblem(f"{source}: {key} must be a non-empty string")
     return value
 
 
-def _boolean(data: Mapping[str, Any], key: str, source: str) -> bool:
+def boolean_setting(data: Mapping[str, Any], key: str, source: str) -> bool:
+    """A true/false setting (false when absent); PolicyProblem otherwise."""
     value = data.get(key, False)
     if not isinstance(value, bool):
         raise PolicyProblem(f"{source}: {key} must be true or false")
