@@ -5,7 +5,7 @@
 FROM debian:bookworm-slim AS shim
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
-COPY cni/shim-static/netweave-shim.c /src/
+COPY cni/node/shim-static/netweave-shim.c /src/
 RUN gcc -static -Os -s -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -o /netweave-shim /src/netweave-shim.c
 
 # Build stage: turn the source tree into a wheel, so the runtime image holds no build tools or sources.

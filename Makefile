@@ -28,10 +28,10 @@ plugins:
 	@test -x $(CNI_PLUGINS)/bridge || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containernetworking-plugins iproute2; }
 
 # The static CNI shim the runtime execs (docs/shim-protocol.md): gcc -static, no runtime dependency on the host.
-SHIM := cni/shim-static/netweave-shim
+SHIM := cni/node/shim-static/netweave-shim
 shim: $(SHIM)
 
-$(SHIM): cni/shim-static/netweave-shim.c
+$(SHIM): cni/node/shim-static/netweave-shim.c
 	@command -v gcc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential; }
 	gcc -static -Os -s -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -o $@.tmp.$$$$ $< && mv -f $@.tmp.$$$$ $@
 

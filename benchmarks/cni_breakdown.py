@@ -33,14 +33,15 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.cni_attach import OS_PATH, PLUGINS, env_for, setup  # noqa: E402
 from cni import cache as record_cache  # noqa: E402
-from cni import daemon, netlink  # noqa: E402
+from cni import netlink  # noqa: E402
 from cni.context import run_subprocess  # noqa: E402
 from cni.execute import execute  # noqa: E402
 from cni.kube import KubeClient  # noqa: E402
-from cni.server import Limits  # noqa: E402
-from cni.watchcache import WatchCache  # noqa: E402
-from tests.cni.serving import run_shim, serving  # noqa: E402
-from tests.cni.shims import install_shim  # noqa: E402
+from cni.node import daemon  # noqa: E402
+from cni.node.server import Limits  # noqa: E402
+from cni.node.watchcache import WatchCache  # noqa: E402
+from tests.cni.node.serving import run_shim, serving  # noqa: E402
+from tests.cni.node.shims import install_shim  # noqa: E402
 from tests.replay import ReplayServer  # noqa: E402
 
 CATEGORIES = ("plugins", "netns open/close (pyroute2)", "route ops (netlink)", "API calls", "ADD record (cache)")

@@ -21,9 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cni.server import Limits  # noqa: E402
-from tests.cni.serving import INTERPRETER, serving  # noqa: E402
-from tests.cni.shims import IMPLEMENTATIONS, install_shim  # noqa: E402
+from cni.node.server import Limits  # noqa: E402
+from tests.cni.node.serving import INTERPRETER, serving  # noqa: E402
+from tests.cni.node.shims import IMPLEMENTATIONS, install_shim  # noqa: E402
 from tests.e2e.daemon_node import Daemon, run_via_shim  # noqa: E402
 from tests.e2e.harness import Netns, Node, Run, unique  # noqa: E402
 from tests.replay import ReplayServer  # noqa: E402

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from cni.context import Context
 from cni.execute import execute
-from cni.node_logging import JsonFormatter
+from cni.logformat import JsonFormatter
 
 QUIET_LOGGERS: Final = ("pyroute2", "urllib3", "kubernetes")
 

@@ -121,8 +121,8 @@ class Context:
     host_root: str | None = None  # the node's root filesystem as mounted here: delegates run chrooted in it
     delegate_timeout: float = 60.0
     status_retries: int = 5
-    # Defaults for keys the request's conflist leaves out: the node's policy file (cni.node_policy), read per request.
+    # Defaults for keys the request's conflist leaves out: the node's policy file (cni.node.policy), read per request.
     config_defaults: Callable[[], Mapping[str, Any]] = dict
-    # Failure counters (the daemon's cni.metrics): a delegate (plugin type, command), a network (its name, command).
+    # Failure counters (cni.node.metrics): a delegate (plugin type, command), a network (its name, command).
     delegate_failed: Callable[[str, str], None] = lambda plugin, command: None
     network_failed: Callable[[str, str], None] = lambda network, command: None

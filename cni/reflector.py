@@ -1,4 +1,4 @@
-"""The one list+watch loop of netweave, used by the node's watch cache (cni.watchcache) and the webhook's NAD
+"""The one list+watch loop of netweave, used by the node's watch cache (cni.node.watchcache) and the webhook's NAD
 catalog and pod index (webhook.kube), the way client-go's reflector works:
 
 list (paged), then watch from the list's resourceVersion (with bookmarks); when a watch ends, watch again from the

@@ -17,10 +17,10 @@ SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
                 "why a rule matters, a bad and a fixed example, how to configure it"),
     "serve": ("webhook.serve", "add_arguments", "run", "run the admission webhook (HTTPS)"),
     "certs": ("certs.cli", "add_arguments", "run", "generate, bundle and renew webhook certificates"),
-    "node": ("cni.daemon", "add_arguments", "run", "run the node daemon that serves the CNI shim"),
-    "node-install": ("cni.install", "add_install_arguments", "run_install",
+    "node": ("cni.node.daemon", "add_arguments", "run", "run the node daemon that serves the CNI shim"),
+    "node-install": ("cni.node.install", "add_install_arguments", "run_install",
                      "install the CNI shim and config on this node"),
-    "node-uninstall": ("cni.install", "add_uninstall_arguments", "run_uninstall",
+    "node-uninstall": ("cni.node.install", "add_uninstall_arguments", "run_uninstall",
                        "remove the CNI shim and restore the node's CNI config"),
 }
 

@@ -1,10 +1,10 @@
-"""Structured logs for the webhook and uvicorn, in the one JSON format of cni.node_logging."""
+"""Structured logs for the webhook and uvicorn, in the one JSON format of cni.logformat."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from cni.node_logging import JsonFormatter
+from cni.logformat import JsonFormatter
 
 
 def logging_config(level: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import cni.daemon
 import cni.kube
+import cni.node.daemon
 import webhook.kube
 import webhook.kubectl
 from cni.kubeclient import KubeconfigError, api_client
@@ -22,7 +22,7 @@ CONFIG = {"apiVersion": "v1", "kind": "Config", "current-context": "a",
 
 
 def test_every_caller_uses_the_one_builder() -> None:
-    assert all(module.api_client is api_client for module in (cni.daemon, cni.kube, webhook.kube, webhook.kubectl))
+    assert all(module.api_client is api_client for module in (cni.node.daemon, cni.kube, webhook.kube, webhook.kubectl))
 
 
 @pytest.mark.parametrize(("context", "retries", "host"), [

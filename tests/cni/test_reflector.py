@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import cni.watchcache
+import cni.node.watchcache
 import webhook.kube
 from cni.reflector import Backoff, Expired, Reflector
 
@@ -104,7 +104,7 @@ def run(api: Api, rounds: int) -> tuple[Reflector, Kept, StopAfter]:
 
 
 def test_the_node_and_the_webhook_share_the_reflector() -> None:
-    assert cni.watchcache.Reflector is Reflector and webhook.kube.Reflector is Reflector
+    assert cni.node.watchcache.Reflector is Reflector and webhook.kube.Reflector is Reflector
     assert webhook.kube.Backoff is Backoff
 
 

@@ -114,7 +114,7 @@ def test_the_daemon_does_not_share_the_host_pid_namespace() -> None:
 
 
 def test_the_image_builds_the_static_shim_where_node_install_finds_it() -> None:
-    from cni.install import STATIC_SHIM_IMAGE
+    from cni.node.install import STATIC_SHIM_IMAGE
     from tests.paths import REPO
 
     dockerfile = (REPO / "Dockerfile").read_text()
@@ -154,7 +154,7 @@ def test_webhook_and_node_read_the_one_policy_configmap() -> None:
 
 def _daemon_args() -> argparse.Namespace:
     """The daemon container's args, read by the daemon's own parser."""
-    from cni import daemon
+    from cni.node import daemon
 
     [node] = _pod()["containers"]
     parser = argparse.ArgumentParser()
@@ -165,7 +165,7 @@ def _daemon_args() -> argparse.Namespace:
 def test_grace_periods_nest_pod_over_drain_over_request() -> None:
     """SIGKILL never lands mid-ADD: the kubelet waits longer than the daemon drains, which waits longer than a
     request may run, which the shim waits for."""
-    from cni import shim
+    from cni.node import shim
 
     args = _daemon_args()
     assert _pod()["terminationGracePeriodSeconds"] > args.shutdown_grace > args.request_timeout

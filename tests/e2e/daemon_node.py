@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.cni.shims import install_shim
+from tests.cni.node.shims import install_shim
 from tests.e2e.harness import OS_PATH, PYTHON, Netns, Node, Run
 from tests.paths import REPO, console_script
 
@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 class Daemon:
-    """`python -m cni.daemon` on a temp socket, watching the replay API server as node-1."""
+    """`python -m cni.node.daemon` on a temp socket, watching the replay API server as node-1."""
 
     def __init__(self, node: Node, *, workers: int = 8, queue: int = 64, request_timeout: float = 60.0,
                  kubeconfig: Path | None = None) -> None:
@@ -32,7 +32,7 @@ class Daemon:
         self.socket = node.root / "run" / "cni.sock"
         self.port = free_port()
         self.log = node.root / "log" / "daemon.log"
-        self.argv = [str(PYTHON), "-m", "cni.daemon", "--socket", str(self.socket),
+        self.argv = [str(PYTHON), "-m", "cni.node.daemon", "--socket", str(self.socket),
                      "--metrics", f"127.0.0.1:{self.port}", "--node-name", "node-1",
                      "--kubeconfig", str(kubeconfig or node.kubeconfig), "--workers", str(workers),
                      "--queue", str(queue), "--request-timeout", str(request_timeout), "--log-level", "debug"]

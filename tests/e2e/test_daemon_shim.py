@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.cni.shims import IMPLEMENTATIONS, install_shim
+from tests.cni.node.shims import IMPLEMENTATIONS, install_shim
 from tests.e2e.daemon_node import (
     Daemon,
     finish,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cni.shims import install_shim
+from tests.cni.node.shims import install_shim
 from tests.e2e.daemon_node import Daemon, run_via_shim
 from tests.e2e.harness import Node, unique
 from tests.hostroot import FakeRoot, agent, make_fake_root

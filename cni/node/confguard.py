@@ -3,7 +3,7 @@
 Other agents rewrite /etc/cni/net.d: Cilium's exclusive mode renames every foreign config (multus#972), a primary
 CNI upgrade rewrites its own conflist (new capabilities), an operator deletes files. Without the guard netweave
 would silently stop being called. Every `interval` seconds the guard re-renders the conflist with
-cni.install.reconcile (the one rendering install uses, from the settings install recorded) and logs why when it
+cni.node.install.reconcile (the one rendering install uses, from the settings install recorded) and logs why when it
 had to write. Polling, not inotify: a few small reads a second, and it works on every filesystem and mount.
 Removal is only through `netweave node-uninstall`, which runs when no daemon (and so no guard) is left.
 """
@@ -13,10 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from cni import install
 from cni.errors import CniError
-from cni.install import InstallError, Layout
 from cni.kube import KubeClient
+from cni.node import install
+from cni.node.install import InstallError, Layout
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def node_event_reporter(kube: KubeClient, node: str, *, every: float = EVENT_INT
 
 
 class ConfGuard:
-    """A daemon thread that calls cni.install.reconcile every `interval` seconds until stopped."""
+    """A daemon thread that calls cni.node.install.reconcile every `interval` seconds until stopped."""
 
     def __init__(self, layout: Layout, *, interval: float = DEFAULT_INTERVAL,
                  on_repair: Repaired | None = None) -> None:

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from cni.server import Outcome
+from cni.node.server import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class _CacheCollector(Collector):
 
 
 class NodeMetrics:
-    """The daemon's metrics; implements cni.server.Observer."""
+    """The daemon's metrics; implements cni.node.server.Observer."""
 
     def __init__(self, *, cache: CacheProbe | None = None, lookups: LookupProbe | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)

@@ -1,7 +1,7 @@
 """The Python CNI shim: forward env + stdin to the node daemon, relay its reply and exit code.
 
 Frames, limits, timeouts, settings and error replies are specified in docs/shim-protocol.md; the static shim
-(cni/shim-static/netweave-shim.c) implements the same page and tests/cni/test_shim.py checks both. The daemon
+(cni/node/shim-static/netweave-shim.c) implements the same page and tests/cni/node/test_shim.py checks both. The daemon
 imports the frame helpers below, so its end of the protocol is this code.
 
 Standard library only and self-contained: `netweave node-install --shim python` copies this one file into the CNI
@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-# node-install rewrites the next two lines in the installed copy (cni.install.render_shim).
+# node-install rewrites the next two lines in the installed copy (cni.node.install.render_shim).
 DEFAULT_SOCKET = "/run/netweave/cni.sock"
 STANDALONE_COMMAND = "netweave-cni"
 
@@ -22,7 +22,7 @@ MAGIC = b"NWV1"
 MAX_REQUEST = 4 << 20
 MAX_REPLY = 4 << 20
 CONNECT_TIMEOUT = 5.0
-# Must exceed the daemon's own request timeout (cni.daemon: --request-timeout, default 120 s), so that the
+# Must exceed the daemon's own request timeout (cni.node.daemon: --request-timeout, default 120 s), so that the
 # daemon answers first; past it the shim gives up with code 11 rather than hang the runtime.
 REPLY_TIMEOUT = 150.0
 MAX_SHIM_TIMEOUT = 3600.0
@@ -31,7 +31,7 @@ MAX_SOCKET_BYTES = 512   # a longer daemonSocket is ignored (a unix socket path 
 TRY_AGAIN = 11
 INVALID_CONFIG = 7
 FALLBACK_VERSION = "1.1.0"
-# What standalone `netweave-cni` answers to VERSION (kept equal by tests/cni/test_shim.py).
+# What standalone `netweave-cni` answers to VERSION (kept equal by tests/cni/node/test_shim.py).
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 
 

@@ -1,6 +1,6 @@
 """`netweave node-install` / `node-uninstall`: put the shim and 00-netweave.conflist on the node, and take them away.
 
-Install copies the shim into the CNI bin dir (the static C binary when one is built, else cni/shim.py behind a
+Install copies the shim into the CNI bin dir (the static C binary when one is built, else cni/node/shim.py behind a
 `#!<python> -IS` shebang; docs/shim-protocol.md says how each carries its settings), wraps the node's primary CNI
 config as the cluster network, waits (bounded) for the primary's readiness indicator file and writes a
 kubeconfig from the service account. Every write is atomic (temp + rename) and a second install changes
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from cni import shim
 from cni.atomicfile import write_atomic
-from cni.node_logging import configure_logging
-from cni.node_settings import NodeSettings
+from cni.logformat import configure_logging
+from cni.node import shim
+from cni.node.settings import NodeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ DISABLED_SUFFIX = ".netweave-disabled"  # no longer *.conf/*.conflist/*.json, so
 CONFIG_SUFFIXES = (".conf", ".conflist", ".json")
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 SUPPORTED_VERSIONS = shim.SUPPORTED_VERSIONS
-# The static shim (cni/shim-static/netweave-shim.c): where `make shim` and the image put it, and its settings block.
+# The static shim (shim-static/netweave-shim.c): where `make shim` and the image put it, and its settings block.
 STATIC_SHIM_BUILT = Path(__file__).resolve().parent / "shim-static" / "netweave-shim"
 STATIC_SHIM_IMAGE = Path("/usr/local/libexec/netweave/netweave-shim")
 SETTINGS_MARKER = b"NETWEAVE-SHIM-SETTINGS-V1\0"
@@ -89,7 +89,7 @@ class Layout:
 
 
 def render_shim(source: str, *, interpreter: str, socket: str, standalone: str) -> str:
-    """The installed shim: shebang + cni/shim.py with its default socket and standalone command filled in."""
+    """The installed shim: shebang + cni/node/shim.py with its default socket and standalone command filled in."""
     replacements = {
         "DEFAULT_SOCKET": f"DEFAULT_SOCKET = {socket!r}",
         "STANDALONE_COMMAND": f"STANDALONE_COMMAND = {standalone!r}",
@@ -282,7 +282,7 @@ class InstallOptions:
 @dataclass(frozen=True, slots=True)
 class ConflistSettings:
     """What 00-netweave.conflist is rendered from besides the primary config; install records it in its state so
-    that the daemon's config guard (cni.confguard) re-renders exactly what install wrote."""
+    that the daemon's config guard (cni.node.confguard) re-renders exactly what install wrote."""
 
     primary: str | None = None  # --primary-config; None = auto-detect
     kubeconfig: str | None = None  # as the node sees it

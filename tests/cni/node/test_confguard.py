@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cni import install
-from cni.confguard import ConfGuard
-from cni.install import Layout
-from tests.cni.test_install import CALICO, node, options
+from cni.node import install
+from cni.node.confguard import ConfGuard
+from cni.node.install import Layout
+from tests.cni.node.test_install import CALICO, node, options
 from tests.waiting import eventually
 
 __all__ = ["node"]  # the fixture, imported for pytest
@@ -102,7 +102,7 @@ def test_a_config_sorting_before_ours_is_moved_aside_by_the_guard(installed: Lay
 def test_without_an_install_the_guard_writes_nothing_and_says_why_once(node: Layout,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     guard = ConfGuard(node)
-    with caplog.at_level(logging.WARNING, logger="cni.confguard"):
+    with caplog.at_level(logging.WARNING, logger="cni.node.confguard"):
         assert guard.check() is None
         assert guard.check() is None
     assert not node.conflist.exists()
@@ -121,7 +121,7 @@ def test_without_a_primary_config_the_conflist_is_left_alone(installed: Layout) 
 def _daemon_args(*argv: str) -> object:
     import argparse
 
-    from cni import daemon
+    from cni.node import daemon
 
     parser = argparse.ArgumentParser()
     daemon.add_arguments(parser)
@@ -129,8 +129,8 @@ def _daemon_args(*argv: str) -> object:
 
 
 def test_the_daemon_guards_the_directory_it_is_given(tmp_path: Path) -> None:
-    from cni import daemon
-    from cni.node_settings import NodeSettings
+    from cni.node import daemon
+    from cni.node.settings import NodeSettings
 
     args = _daemon_args("--guard-cni-conf-dir", str(tmp_path), "--host-cni-conf-dir", "/etc/cni/net.d")
     options = daemon.options_from(args, NodeSettings())  # type: ignore[arg-type]
@@ -142,8 +142,8 @@ def test_the_daemon_guards_the_directory_it_is_given(tmp_path: Path) -> None:
 
 
 def test_a_repair_is_a_warning_event_on_the_node(installed: Layout, tmp_path: Path) -> None:
-    from cni.confguard import REPAIR_REASON, node_event_reporter
     from cni.kube import KubeClient
+    from cni.node.confguard import REPAIR_REASON, node_event_reporter
     from tests.replay import ReplayServer
 
     with ReplayServer() as api:
@@ -159,15 +159,15 @@ def test_a_repair_is_a_warning_event_on_the_node(installed: Layout, tmp_path: Pa
 
 def test_an_event_that_cannot_be_posted_leaves_the_repair_standing(installed: Layout, tmp_path: Path,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    from cni.confguard import node_event_reporter
     from cni.kube import KubeClient
+    from cni.node.confguard import node_event_reporter
     from tests.replay import ReplayServer
 
     with ReplayServer() as api:
         kube = KubeClient.from_kubeconfig(str(api.write_kubeconfig(tmp_path / "kubeconfig")))
     # The server is gone now: the POST fails, the conflist is back all the same.
     installed.conflist.unlink()
-    with caplog.at_level(logging.WARNING, logger="cni.confguard"):
+    with caplog.at_level(logging.WARNING, logger="cni.node.confguard"):
         assert ConfGuard(installed, on_repair=node_event_reporter(kube, "node-1")).check() is not None
     assert installed.conflist.exists()
     [failed] = [r for r in caplog.records if r.getMessage() == "repair event not posted"]
@@ -176,8 +176,8 @@ def test_an_event_that_cannot_be_posted_leaves_the_repair_standing(installed: La
 
 def test_an_agent_fighting_the_guard_gets_one_event_a_minute_not_one_a_second(installed: Layout,
                                                                               tmp_path: Path) -> None:
-    from cni.confguard import node_event_reporter
     from cni.kube import KubeClient
+    from cni.node.confguard import node_event_reporter
     from tests.replay import ReplayServer
 
     now = [1000.0]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cni.shims import install_shim
+from tests.cni.node.shims import install_shim
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ WATCH_TIMEOUT: Final = 300
 
 
 class Transport(Protocol):
-    """The HTTP calls the cache makes; cni.daemon implements it on the kubernetes client."""
+    """The HTTP calls the cache makes; cni.node.daemon implements it on the kubernetes client."""
 
     def get_json(self, path: str, query: Mapping[str, str], *, timeout: float) -> Mapping[str, Any] | None:
         """The decoded body, or None for 404; raises on other errors."""

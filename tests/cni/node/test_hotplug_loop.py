@@ -1,4 +1,4 @@
-"""cni.hotplug_loop: which records a pass reconciles, under which lock, and when it looks again (no root: the
+"""cni.node.hotplug_loop: which records a pass reconciles, under which lock, and when it looks again (no root: the
 reconciles here end before any netns work — unchanged annotations, or a sandbox whose netns is gone)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from cni import cache
 from cni.cache import Record
 from cni.context import Context
 from cni.hotplug import Reconciled
-from cni.hotplug_loop import HotplugLoop
+from cni.node.hotplug_loop import HotplugLoop
 from cni.plan import Attachment
 
 ETH0 = Attachment(network="cluster", ifname="eth0", cni_version="1.0.0", plugins=({"type": "ptp"},),

@@ -4,8 +4,8 @@ import json
 import logging
 
 import cni.__main__ as standalone
-from cni import install, shim
-from cni.node_logging import JsonFormatter
+from cni.logformat import JsonFormatter
+from cni.node import install, shim
 from webhook.logs import logging_config
 
 

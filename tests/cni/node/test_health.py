@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from cni import daemon
 from cni.context import Context
 from cni.execute import execute
-from cni.health import loop_problem, socket_identity, socket_problem
-from cni.metrics import NodeMetrics
-from cni.server import Limits
+from cni.node import daemon
+from cni.node.health import loop_problem, socket_identity, socket_problem
+from cni.node.metrics import NodeMetrics
+from cni.node.server import Limits
 from tests.waiting import eventually
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cni import daemon
-from cni.metrics import NodeMetrics, serve_metrics
-from cni.node_settings import NodeSettings
-from cni.server import Limits
+from cni.node import daemon
+from cni.node.metrics import NodeMetrics, serve_metrics
+from cni.node.server import Limits
+from cni.node.settings import NodeSettings
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -124,8 +124,8 @@ def test_run_without_api_credentials_exits_2(tmp_path: Path) -> None:
 
 def test_daemon_requests_use_the_daemons_own_api_credentials() -> None:
     """The kubeconfig written at install holds a token copy that expires; the daemon's client stays fresh."""
-    from cni.daemon import daemon_context
     from cni.kube import KubeClient
+    from cni.node.daemon import daemon_context
 
     api_client = object()
     context = daemon_context(None, "node-1", api_client)

@@ -4,9 +4,9 @@ import functools
 import subprocess
 from pathlib import Path
 
-from cni import install
 from cni.atomicfile import write_atomic
-from tests.cni.serving import INTERPRETER
+from cni.node import install
+from tests.cni.node.serving import INTERPRETER
 from tests.paths import REPO
 
 IMPLEMENTATIONS = ("python", "static")

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from cni import install, request, shim
-from tests.cni.serving import INTERPRETER, run_shim, serving
-from tests.cni.shims import IMPLEMENTATIONS, install_shim
+from cni import request
+from cni.node import install, shim
+from tests.cni.node.serving import INTERPRETER, run_shim, serving
+from tests.cni.node.shims import IMPLEMENTATIONS, install_shim
 
 CONF = {"cniVersion": "1.0.0", "name": "netweave", "type": "netweave", "clusterNetwork": "/etc/cni/net.d/10.conf"}
 STDIN = json.dumps(CONF).encode()
@@ -249,7 +250,7 @@ def test_static_shim_constants_match_the_python_shim() -> None:
 
 
 def test_static_shim_is_statically_linked() -> None:
-    from tests.cni.shims import static_binary
+    from tests.cni.node.shims import static_binary
 
     elf = static_binary().read_bytes()
     assert elf[:5] == b"\x7fELF\x02"  # 64-bit

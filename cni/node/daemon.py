@@ -1,7 +1,7 @@
 """`netweave node`: the long-lived node daemon the shim talks to.
 
-One watch of the pods on this node and one of NADs feed every request (cni.watchcache); requests arrive on a
-root-only unix socket (cni.server), run the same cni.execute code as standalone mode in-process, one at a time
+One watch of the pods on this node and one of NADs feed every request (cni.node.watchcache); requests arrive on a
+root-only unix socket (cni.node.server), run the same cni.execute code as standalone mode in-process, one at a time
 per container and at most --workers at once; /healthz, /readyz and /metrics listen on a local port.
 SIGTERM/SIGINT stop accepting and let in-flight operations finish.
 """
@@ -20,22 +20,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cni import shim
-from cni.confguard import ConfGuard, node_event_reporter
 from cni.context import Context
-from cni.health import loop_problem, socket_identity, socket_problem
-from cni.hotplug_loop import HotplugLoop
-from cni.install import Layout
 from cni.kubeclient import KubeconfigError, api_client
-from cni.metrics import NodeMetrics, serve_metrics
-from cni.node_logging import configure_logging
-from cni.node_policy import PolicyFile
-from cni.node_settings import NodeSettings
+from cni.logformat import configure_logging
+from cni.node import shim
+from cni.node.confguard import ConfGuard, node_event_reporter
+from cni.node.health import loop_problem, socket_identity, socket_problem
+from cni.node.hotplug_loop import HotplugLoop
+from cni.node.install import Layout
+from cni.node.metrics import NodeMetrics, serve_metrics
+from cni.node.policy import PolicyFile
+from cni.node.server import CniServer, Handler, Limits
+from cni.node.settings import NodeSettings
+from cni.node.watchcache import WatchCache
 from cni.reflector import ResponseStream
 from cni.request import DEFAULT_CACHE_DIR
-from cni.server import CniServer, Handler, Limits
 from cni.spec.policy import PolicyProblem
-from cni.watchcache import WatchCache
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class DaemonOptions:
     chroot_dir: str | None = None  # the node's root filesystem as mounted here; delegates run chrooted in it
     hot_plug: bool = False  # reconcile running pods whose networks annotation changed (cni.hotplug)
     cache_dirs: tuple[str, ...] = (DEFAULT_CACHE_DIR,)  # where the ADD records are (the conflists' cacheDir)
-    guard: Layout | None = None  # keep 00-netweave.conflist in this CNI config directory (cni.confguard)
+    guard: Layout | None = None  # keep 00-netweave.conflist in this CNI config directory (cni.node.confguard)
     policy_file: Path | None = None  # the policy ConfigMap's file: defaults for the conflists' policy keys
 
 
@@ -66,7 +66,7 @@ class DaemonOptions:
 
 
 class KubeTransport:
-    """cni.watchcache.Transport over kubernetes.client.ApiClient (raw JSON, no model decoding)."""
+    """cni.node.watchcache.Transport over kubernetes.client.ApiClient (raw JSON, no model decoding)."""
 
     def __init__(self, api_client: Any) -> None:
         self._client = api_client
@@ -456,7 +456,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    """`python -m cni.daemon` (the `netweave node` CLI registers add_arguments/run instead)."""
+    """`python -m cni.node.daemon` (the `netweave node` CLI registers add_arguments/run instead)."""
     parser = argparse.ArgumentParser(prog="netweave node", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args())

@@ -1,5 +1,5 @@
 """One policy for admission and the node: the ConfigMap's file format (deploy/policy), read by webhook.policy and
-by the node daemon (cni.node_policy through cni.spec.policy), with the same meaning and the same words."""
+by the node daemon (cni.node.policy through cni.spec.policy), with the same meaning and the same words."""
 
 import json
 import os
@@ -12,7 +12,7 @@ import yaml
 from cni import errors
 from cni.context import Context
 from cni.execute import execute
-from cni.node_policy import PolicyFile, read_policy_file
+from cni.node.policy import PolicyFile, read_policy_file
 from cni.spec import isolation_denial, parse_nad
 from cni.spec.policy import NodePolicy, PolicyProblem, read_node_policy
 from tests.paths import REPO

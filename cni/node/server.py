@@ -1,6 +1,6 @@
 """The node daemon's unix-socket server: bounded concurrency, one operation at a time per container.
 
-Each connection carries one request frame (cni.shim wire protocol) and gets one reply frame. Operations on the
+Each connection carries one request frame (cni.node.shim wire protocol) and gets one reply frame. Operations on the
 same CNI_CONTAINERID run one after the other; at most `workers` run at once, at most `queue` more wait; past
 that the request is answered at once with CNI code 11 ("try again later") instead of growing without bound.
 """
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
-from cni import shim
 from cni.errors import CniError
+from cni.node import shim
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Limits:
 
 
 class Observer(Protocol):
-    """Receives what metrics need; cni.metrics implements it."""
+    """Receives what metrics need; cni.node.metrics implements it."""
 
     def request_finished(self, command: str, outcome: Outcome, seconds: float) -> None: ...
 

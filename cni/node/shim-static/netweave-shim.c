@@ -1,7 +1,7 @@
 /* netweave-shim: the CNI binary the container runtime execs, as a static executable with no host dependency.
  * Forwards env + stdin to the node daemon and relays its stdout and exit code. Everything it does (frames, limits,
  * timeouts, config keys, error replies, the install-time settings block) is specified in docs/shim-protocol.md;
- * cni/shim.py is the other implementation and tests/cni/test_shim.py runs the same conformance tests on both.
+ * cni/node/shim.py is the other implementation and tests/cni/node/test_shim.py runs the same conformance tests on both.
  * Build: gcc -static -Os (make shim). */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,5 +1,5 @@
 """Test helpers for the node daemon: running a shim, and a CniServer on a background loop (installing a shim:
-tests/cni/shims.py)."""
+tests/cni/node/shims.py)."""
 
 import asyncio
 import json
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cni.server import CniServer, Handler, Limits, Observer
+from cni.node.server import CniServer, Handler, Limits, Observer
 
 INTERPRETER = os.path.realpath(sys.executable)
 

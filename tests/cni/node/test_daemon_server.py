@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cni import shim
-from cni.metrics import NodeMetrics
-from cni.server import CniServer, Limits
-from tests.cni.serving import run_shim, serving, start_shim
+from cni.node import shim
+from cni.node.metrics import NodeMetrics
+from cni.node.server import CniServer, Limits
+from tests.cni.node.serving import run_shim, serving, start_shim
 
 STDIN = json.dumps({"cniVersion": "1.0.0", "name": "netweave", "type": "netweave",
                     "clusterNetwork": "/x"}).encode()

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from cni.daemon import KubeTransport, cache_probe, lookup_counts
-from cni.metrics import NodeMetrics
-from cni.watchcache import WatchCache, split_lines
+from cni.node.daemon import KubeTransport, cache_probe, lookup_counts
+from cni.node.metrics import NodeMetrics
+from cni.node.watchcache import WatchCache, split_lines
 from tests.replay import ReplayServer
 from tests.waiting import eventually
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cni import install, shim
-from cni.install import InstallError, InstallOptions, Layout
-from tests.cni.shims import static_binary
+from cni.node import install, shim
+from cni.node.install import InstallError, InstallOptions, Layout
+from tests.cni.node.shims import static_binary
 
 CALICO = {
     "name": "k8s-pod-network",
