@@ -12,6 +12,7 @@ RUN gcc -static -Os -s -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY netweave ./netweave
 COPY cni ./cni
 COPY webhook ./webhook
 COPY certs ./certs

@@ -79,7 +79,7 @@ def server(workdir: Path) -> Iterator[tuple[int, int]]:
     cert, key = dev_certificates(workdir / "certs")
     write_nads(workdir / "nads")
     port = free_port()
-    cmd = [sys.executable, "-m", "webhook.cli", "serve", "--listen", f"127.0.0.1:{port}", "--tls-cert", str(cert),
+    cmd = [sys.executable, "-m", "netweave", "serve", "--listen", f"127.0.0.1:{port}", "--tls-cert", str(cert),
            "--tls-key", str(key), "--catalog", str(workdir / "nads"), "--log-level", "warning"]
     with (workdir / "serve.log").open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)

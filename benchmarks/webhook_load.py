@@ -90,7 +90,7 @@ def post(conn: http.client.HTTPSConnection, body: bytes) -> bytes:
 def server(workdir: Path, *, workers: int) -> Iterator[int]:
     cert, key = dev_certificates(workdir / "certs")
     port = free_port()
-    cmd = [sys.executable, "-m", "webhook.cli", "serve", "--listen", f"127.0.0.1:{port}", "--tls-cert", str(cert),
+    cmd = [sys.executable, "-m", "netweave", "serve", "--listen", f"127.0.0.1:{port}", "--tls-cert", str(cert),
            "--tls-key", str(key), "--catalog", str(workdir / "nads"), "--workers", str(workers),
            "--log-level", "warning"]
     log = (workdir / f"serve-{workers}.log").open("wb")

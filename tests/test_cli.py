@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from netweave.cli import SUBCOMMANDS, parser_for
 from tests.paths import FIXTURES, REPO
 from tests.webhook.servers import Client, free_port, wait_ready
 
@@ -21,7 +22,7 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 def netweave(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "webhook.cli", *args], cwd=cwd, env=ENV, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "netweave", *args], cwd=cwd, env=ENV, capture_output=True,
                           text=True, timeout=60, check=False)
 
 
@@ -56,7 +57,7 @@ def test_serve_starts_in_an_empty_directory_with_dev_certificates_and_no_catalog
     work = tmp_path / "elsewhere"
     work.mkdir()
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "webhook.cli", "serve", "--listen", f"127.0.0.1:{port}"],
+        process = subprocess.Popen([sys.executable, "-m", "netweave", "serve", "--listen", f"127.0.0.1:{port}"],
                                    cwd=work, env=ENV, stdout=out, stderr=subprocess.STDOUT)
     try:
         ca = work / ".dev-certs" / "ca.crt"
@@ -75,3 +76,28 @@ def test_serve_starts_in_an_empty_directory_with_dev_certificates_and_no_catalog
     assert any(level == "warning" and "no NAD catalog" in message for level, message, _ in records)
     ready = [r for _, message, r in records if message == "admission app ready to start"]
     assert len(ready) == 1 and ready[0]["policy"] == "defaults" and ready[0]["nads"] == 0
+
+
+@pytest.mark.parametrize("name", sorted(SUBCOMMANDS))
+def test_every_subcommand_builds_its_parser_and_has_a_runner(name: str) -> None:
+    parser, run = parser_for(name)
+    assert parser.prog == f"netweave {name}" and parser.description == SUBCOMMANDS[name].help
+    assert callable(run)
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error: the subcommand's own parser answered
+        parser.parse_args(["--no-such-option"])
+    assert exited.value.code == 2
+
+
+def test_help_lists_every_subcommand(tmp_path: Path) -> None:
+    done = netweave("--help", cwd=tmp_path)
+    assert done.returncode == 0
+    assert all(f"    {name}" in done.stdout for name in SUBCOMMANDS), done.stdout
+
+
+def test_the_command_line_imports_a_subcommand_s_dependencies_only_when_it_runs(tmp_path: Path) -> None:
+    """`netweave lint` must not pay for the server (uvicorn, fastapi) or the node (pyroute2, kubernetes client)."""
+    heavy = ("uvicorn", "fastapi", "pyroute2", "kubernetes", "cni.node")
+    probe = f"import sys, netweave.cli as c; c.parser_for('lint'); print([m for m in {heavy} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

@@ -125,7 +125,7 @@ def wait_ready(port: int, ca: Path, *, timeout: float = 20.0, path: str = "/read
 
 
 class ServeProcess:
-    """`python -m webhook.cli serve ...` in a subprocess; stderr (JSON logs) is kept in ``log_path``."""
+    """`python -m netweave serve ...` in a subprocess; stderr (JSON logs) is kept in ``log_path``."""
 
     def __init__(self, args: Sequence[str], *, certs: Certs, log_path: Path, port: int | None = None,
                  env: Mapping[str, str] | None = None, ready_path: str = "/readyz", tls_args: bool = True) -> None:
@@ -140,7 +140,7 @@ class ServeProcess:
 
     def __enter__(self) -> ServeProcess:
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "webhook.cli", "serve", *self.args],
+            self.process = subprocess.Popen([sys.executable, "-m", "netweave", "serve", *self.args],
                                             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_ready(self.port, self.certs.ca, process=self.process, path=self.ready_path)

@@ -113,9 +113,9 @@ def test_catalogue_ids_are_unique() -> None:
 
 def test_the_netweave_command_dispatches_rules_and_explain() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    listed = subprocess.run([sys.executable, "-m", "webhook.cli", "rules", "--format", "json"], capture_output=True,
+    listed = subprocess.run([sys.executable, "-m", "netweave", "rules", "--format", "json"], capture_output=True,
                             text=True, env=env, check=False, timeout=60)
-    explained = subprocess.run([sys.executable, "-m", "webhook.cli", "explain", "mac-address"], capture_output=True,
+    explained = subprocess.run([sys.executable, "-m", "netweave", "explain", "mac-address"], capture_output=True,
                                text=True, env=env, check=False, timeout=60)
     assert listed.returncode == 0 and [r["id"] for r in json.loads(listed.stdout)["rules"]] == ALL_IDS
     assert explained.returncode == 0 and explained.stdout.startswith("mac-address (error by default, protected)")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import shlex
 
 import pytest
 import yaml
 
+from netweave.cli import SUBCOMMANDS
 from tests.paths import REPO
-from webhook.cli import SUBCOMMANDS
 
 WORKFLOW = REPO / "docs" / "examples" / "github-actions.yml"
 
@@ -34,7 +33,7 @@ def test_the_workflow_runs_lint_sarif_and_plan() -> None:
 
 @pytest.mark.parametrize("argv", commands(), ids=lambda argv: " ".join(argv))
 def test_every_netweave_command_parses(argv: list[str]) -> None:
-    module_name, add_name, _, _ = SUBCOMMANDS[argv[0]]
+    add_arguments, _ = SUBCOMMANDS[argv[0]].load()
     parser = argparse.ArgumentParser(prog=f"netweave {argv[0]}", exit_on_error=False)
-    getattr(importlib.import_module(module_name), add_name)(parser)
+    add_arguments(parser)
     parser.parse_args(argv[1:])

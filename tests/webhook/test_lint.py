@@ -232,14 +232,14 @@ def test_other_formats_on_the_examples(fmt: str) -> None:
 
 def test_console_script_with_a_pipe() -> None:
     """The real entry point: `helm template ... | netweave lint -`."""
-    result = subprocess.run([sys.executable, "-m", "webhook.cli", "lint", "--format", "github", "-"],
+    result = subprocess.run([sys.executable, "-m", "netweave", "lint", "--format", "github", "-"],
                             input=ETH0.read_bytes(), capture_output=True, cwd=REPO, check=False, timeout=60)
     assert result.returncode == 1, result.stderr
     assert result.stdout.decode().startswith("::error file=<stdin>,line=30,title=netweave interface-name-reserved::")
 
 
 def test_usage_error_exits_2() -> None:
-    result = subprocess.run([sys.executable, "-m", "webhook.cli", "lint", "--format", "yaml", "x"],
+    result = subprocess.run([sys.executable, "-m", "netweave", "lint", "--format", "yaml", "x"],
                             capture_output=True, cwd=REPO, check=False, timeout=60)
     assert result.returncode == 2 and b"invalid choice" in result.stderr
 
