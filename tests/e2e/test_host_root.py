@@ -3,8 +3,8 @@ so a plugin finds the node's files, binaries and sockets exactly as when the run
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,15 +27,13 @@ def fake_root(node: Node) -> FakeRoot:
     return fake
 
 
-def started(node: Node, *extra: str) -> Daemon:
+@contextmanager
+def shim_to_daemon(node: Node, *extra: str) -> Iterator[Path]:
+    """A daemon started with these extra flags and the static shim that talks to it; the daemon stops after.
+    No wait for its pod watch: a pod the watch has not seen yet is read with a GET."""
     daemon = Daemon(node)
     daemon.argv += list(extra)
-    return daemon.start()
-
-
-@pytest.fixture
-def rooted(node: Node, fake_root: FakeRoot) -> Iterator[Path]:
-    daemon = started(node, "--chroot-dir", str(fake_root.root))
+    daemon.start()
     try:
         (node.root / "shim-bin").mkdir()
         yield install_shim(node.root / "shim-bin", socket=daemon.socket, implementation="static")
@@ -43,12 +41,17 @@ def rooted(node: Node, fake_root: FakeRoot) -> Iterator[Path]:
         daemon.stop()
 
 
+@pytest.fixture
+def rooted(node: Node, fake_root: FakeRoot) -> Iterator[Path]:
+    with shim_to_daemon(node, "--chroot-dir", str(fake_root.root)) as shim:
+        yield shim
+
+
 def test_delegates_read_the_node_files_and_dial_its_sockets_under_the_host_root(
     node: Node, api: ReplayServer, fake_root: FakeRoot, rooted: Path
 ) -> None:
     pod = node.pod(unique("p"))
     ns = node.make_netns()
-    time.sleep(0.3)
     with agent(fake_root, "agent-on-the-node"):
         add = run_via_shim(rooted, node, "ADD", container_id="h1", netns=ns, pod=pod)
         assert add.rc == 0, add.out
@@ -62,16 +65,8 @@ def test_without_the_host_root_the_same_attachment_fails(node: Node, api: Replay
                                                          fake_root: FakeRoot) -> None:
     # The same binary at the same path in the daemon's own root: only the node's file is missing there.
     shutil.copy2(fake_root.inside(node.root / "bin" / "nodename"), node.root / "bin" / "nodename")
-    daemon = started(node)
-    try:
-        (node.root / "shim-bin").mkdir()
-        shim = install_shim(node.root / "shim-bin", socket=daemon.socket, implementation="static")
-        pod = node.pod(unique("p"))
-        ns = node.make_netns()
-        time.sleep(0.3)
-        add = run_via_shim(shim, node, "ADD", container_id="h2", netns=ns, pod=pod)
-    finally:
-        daemon.stop()
+    with shim_to_daemon(node) as shim:
+        add = run_via_shim(shim, node, "ADD", container_id="h2", netns=node.make_netns(), pod=node.pod(unique("p")))
     assert add.rc == 1
     assert "cannot read /var/lib/fakecni/nodename" in add.out["msg"]
     assert node.cache_records() == []
@@ -79,19 +74,13 @@ def test_without_the_host_root_the_same_attachment_fails(node: Node, api: Replay
 
 def test_real_plugins_and_their_ipam_run_chrooted(node: Node, api: ReplayServer) -> None:
     """`--chroot-dir /` runs the real ptp + host-local through setpriv and chroot: the launch path of the DaemonSet."""
-    daemon = started(node, "--chroot-dir", "/")
-    try:
-        (node.root / "shim-bin").mkdir()
-        shim = install_shim(node.root / "shim-bin", socket=daemon.socket, implementation="static")
+    with shim_to_daemon(node, "--chroot-dir", "/") as shim:
         pod = node.pod(unique("p"))
         ns = node.make_netns()
-        time.sleep(0.3)
         add = run_via_shim(shim, node, "ADD", container_id="h3", netns=ns, pod=pod)
         assert add.rc == 0, add.out
         assert sorted(ns.links()) == ["eth0"]
         assert run_via_shim(shim, node, "DEL", container_id="h3", netns=ns, pod=pod).rc == 0
-    finally:
-        daemon.stop()
     assert node.reservations() == []
     assert ns.links() == {}
 
