@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 
 from cni.spec.namespaces import GLOBAL_NAMESPACES, SYSTEM_NAMESPACE
-from cni.spec.policy import PolicyProblem, boolean_setting, read_node_policy, string_setting
+from cni.spec.policy import PolicyProblem, boolean_setting, read_node_policy, string_setting, strings_setting
 from webhook.labels import parse_selector
 
 Level = Literal["error", "warning", "off"]
@@ -134,9 +134,9 @@ class Policy:
             node = read_node_policy(data, source=source)
             primary_interface = string_setting(data, "primaryInterface", "eth0", source)
             hot_plug = _hot_plug(data.get("hotPlug", False), source)
+            writers = _status_writers(data.get("statusWriters", {}), source)
         except PolicyProblem as err:
             raise PolicyError(str(err)) from err
-        writers = _status_writers(data.get("statusWriters", {}), source)
         return cls(
             severities=_severities(data.get("rules", {}), source),
             primary_interface=primary_interface,
@@ -196,7 +196,7 @@ def _hot_plug(value: Any, source: str) -> HotPlug:
                           "namespaces (a list of names) and defaultRoute (true/false)")
     where = f"{source}: hotPlug"
     return HotPlug(enabled=boolean_setting({"enabled": value.get("enabled", True)}, "enabled", where),
-                   namespaces=_strings(value, "namespaces", (), where),
+                   namespaces=strings_setting(value, "namespaces", (), where),
                    default_route=boolean_setting(value, "defaultRoute", where))
 
 
@@ -205,20 +205,9 @@ def _status_writers(value: Any, source: str) -> tuple[tuple[str, ...], tuple[str
     if not isinstance(value, Mapping) or set(value) - {"users", "groups"}:
         raise PolicyError(f"{source}: statusWriters must be a mapping with users and/or groups (lists of names)")
     where = f"{source}: statusWriters"
-    users = _strings(value, "users", DEFAULT_STATUS_WRITERS, where)
-    groups = _strings(value, "groups", (), where)
-    if not all(users + groups):
-        raise PolicyError(f"{where}: user and group names must not be empty")
+    users = strings_setting(value, "users", DEFAULT_STATUS_WRITERS, where)
+    groups = strings_setting(value, "groups", (), where)
     return users, groups
-
-
-
-
-def _strings(data: Mapping[str, Any], key: str, default: tuple[str, ...], source: str) -> tuple[str, ...]:
-    value = data.get(key, list(default))
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise PolicyError(f"{source}: {key} must be a list of names")
-    return tuple(value)
 
 
 def _string_map(data: Mapping[str, Any], key: str, source: str) -> dict[str, str]:

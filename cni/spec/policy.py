@@ -67,7 +67,7 @@ def read_node_policy(data: Any, *, source: str) -> NodePolicy:
     return NodePolicy(
         system_namespace=string_setting(data, "systemNamespace", SYSTEM_NAMESPACE, source),
         namespace_isolation=boolean_setting(data, "namespaceIsolation", source),
-        global_namespaces=_strings(data, "globalNamespaces", GLOBAL_NAMESPACES, source),
+        global_namespaces=strings_setting(data, "globalNamespaces", GLOBAL_NAMESPACES, source),
         cluster_routes=_cidrs(data, "clusterRoutes", source),
         source_routing=boolean_setting(data, "sourceRouting", source),
         explicit=frozenset((SHARED_KEYS | NODE_KEYS) & set(data)),
@@ -90,7 +90,8 @@ def boolean_setting(data: Mapping[str, Any], key: str, source: str) -> bool:
     return value
 
 
-def _strings(data: Mapping[str, Any], key: str, default: tuple[str, ...], source: str) -> tuple[str, ...]:
+def strings_setting(data: Mapping[str, Any], key: str, default: tuple[str, ...], source: str) -> tuple[str, ...]:
+    """A list of non-empty strings (default when absent or null); PolicyProblem otherwise. The webhook's too."""
     value = data.get(key)
     if value is None:
         return default
@@ -101,7 +102,7 @@ def _strings(data: Mapping[str, Any], key: str, default: tuple[str, ...], source
 
 def _cidrs(data: Mapping[str, Any], key: str, source: str) -> tuple[str, ...]:
     """clusterRoutes: CIDRs the pod reaches through the cluster network (service and pod CIDRs)."""
-    routes = _strings(data, key, (), source)
+    routes = strings_setting(data, key, (), source)
     for route in routes:
         try:
             ipaddress.ip_network(route, strict=True)
