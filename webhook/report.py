@@ -48,14 +48,9 @@ class ObjectRef:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    """One finding, located: the record of the JSON contract."""
+class Entry(ObjectRef):
+    """One finding, located: the record of the JSON contract (the object's fields first)."""
 
-    file: str
-    line: int
-    kind: str
-    namespace: str
-    name: str
     rule: str
     severity: Severity
     path: str
@@ -63,23 +58,12 @@ class Entry:
     hint: str
     justification: str = ""  # set for a finding the object's ignore-check annotation suppressed: its reason
 
-    def label(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
-
 
 @dataclass(frozen=True, slots=True)
-class MutationEntry:
+class MutationEntry(ObjectRef):
     """What admission would change on one object, as RFC 6902 operations."""
 
-    file: str
-    line: int
-    kind: str
-    namespace: str
-    name: str
     patch: tuple[Mapping[str, Any], ...]
-
-    def label(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
