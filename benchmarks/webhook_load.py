@@ -261,10 +261,10 @@ def in_process_cost(bodies: dict[int, bytes], workdir: Path, rounds: int = 2000)
     import asyncio
 
     from webhook.app import StaticCatalog, create_app
-    from webhook.catalog import MemoryCatalog
+    from webhook.manifests import read_catalog
     from webhook.policy import Policy
 
-    app = create_app(catalog=StaticCatalog(MemoryCatalog.from_directory(workdir / "nads")), policy=Policy())
+    app = create_app(catalog=StaticCatalog(read_catalog(str(workdir / "nads"))), policy=Policy())
 
     async def call(body: bytes) -> None:
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",

@@ -123,11 +123,11 @@ def admission_cost(index: PodIndex, bodies: dict[int, bytes], nads: Path, rounds
     import statistics
 
     from webhook.admission import admit
-    from webhook.catalog import MemoryCatalog
+    from webhook.manifests import read_catalog
     from webhook.policy import Policy
     from webhook.review import build_response, decode_review
 
-    catalog, policy = MemoryCatalog.from_directory(nads), Policy()
+    catalog, policy = read_catalog(str(nads)), Policy()
     out: dict[int, float] = {}
     for n, body in bodies.items():
         times: list[float] = []
@@ -158,7 +158,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from webhook.app import StaticCatalog, create_app
-    from webhook.catalog import MemoryCatalog
+    from webhook.manifests import read_catalog
     from webhook.policy import Policy
     from webhook.serve import tune_interpreter, uvicorn_config
     from webhook.settings import Settings
@@ -183,7 +183,7 @@ def serve(args: argparse.Namespace) -> int:
 
     tune_interpreter()
     settings = Settings(listen=f"127.0.0.1:{args.port}", tls_cert=args.cert, tls_key=args.key, log_level="warning")
-    app = create_app(catalog=StaticCatalog(MemoryCatalog.from_directory(args.nads)), policy=Policy(),
+    app = create_app(catalog=StaticCatalog(read_catalog(str(args.nads))), policy=Policy(),
                      pods=Filled(args.pods, args.nads.parent / f"filled-{args.pods}"))
     uvicorn.Server(uvicorn_config(settings, app)).run()
     return 0

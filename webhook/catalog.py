@@ -1,13 +1,12 @@
-"""The NAD catalog the rules look networks up in: a protocol, and an immutable in-memory implementation."""
+"""The NAD catalog the rules look networks up in: a protocol, and an immutable in-memory implementation.
+
+No file I/O here: webhook.manifests.read_catalog reads a catalog from manifests, with the one manifest reader.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import Any, Protocol
-
-import yaml
 
 from cni.spec import Nad, parse_nad
 
@@ -23,7 +22,7 @@ class NadCatalog(Protocol):
 
 
 class CatalogError(Exception):
-    """A catalog source cannot be read; the message names the file."""
+    """A catalog source cannot be read; the message names the file (webhook.manifests.read_catalog raises it)."""
 
 
 def is_nad(obj: Any) -> bool:
@@ -48,18 +47,6 @@ class MemoryCatalog:
     @classmethod
     def from_objects(cls, objs: Iterable[Any]) -> MemoryCatalog:
         return cls(parse_nad(obj) for obj in objs if is_nad(obj))
-
-    @classmethod
-    def from_directory(cls, path: Path) -> MemoryCatalog:
-        """Every NAD in the *.yaml, *.yml and *.json files below a directory (or in one file)."""
-        if not path.exists():
-            raise CatalogError(f"{path}: no such file or directory")
-        files = [path] if path.is_file() else sorted(
-            p for p in path.rglob("*") if p.suffix in {".yaml", ".yml", ".json"} and p.is_file())
-        objs: list[Any] = []
-        for file in files:
-            objs.extend(load_documents(file))
-        return cls.from_objects(objs)
 
     def get(self, namespace: str, name: str) -> Nad | None:
         return self._by_key.get((namespace, name))
@@ -87,21 +74,3 @@ class MemoryCatalog:
             return self
         return MemoryCatalog(n for key, n in self._by_key.items() if key != (namespace, name))
 
-
-def load_documents(file: Path) -> list[Any]:
-    """The objects in a YAML or JSON file, with `List` items flattened; raises CatalogError."""
-    try:
-        text = file.read_text(encoding="utf-8")
-        docs = [json.loads(text)] if file.suffix == ".json" else list(yaml.safe_load_all(text))
-    except (OSError, UnicodeDecodeError) as err:
-        raise CatalogError(f"{file}: cannot read: {err}") from err
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
-        raise CatalogError(f"{file}: not valid YAML/JSON: {err}") from err
-    out: list[Any] = []
-    for doc in docs:
-        if isinstance(doc, Mapping) and str(doc.get("kind", "")).endswith("List") and isinstance(
-                doc.get("items"), list):
-            out.extend(doc["items"])
-        elif doc is not None:
-            out.append(doc)
-    return out

@@ -1,13 +1,13 @@
-"""Helm charts among lint's inputs: their templates are not YAML until rendered.
+"""Helm charts among the inputs: their templates are not YAML until rendered.
 
-A directory holding Chart.yaml is rendered with `helm template` when helm is on PATH, and each rendered object is
-reported against its template file (lines are those of the rendered template). Without helm, one input error
-says how to render it; the chart's templates are never parsed as YAML (they would only be syntax errors).
+A directory holding Chart.yaml (webhook.manifests finds them) is rendered with `helm template` when helm is on
+PATH, and each rendered object is reported against its template file (lines are those of the rendered template).
+Without helm, one input error says how to render it; the chart's templates are never parsed as YAML (they would
+only be syntax errors).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,18 +17,6 @@ from webhook.sources import SourceError, Sources, parse_text
 CHART_FILE = "Chart.yaml"
 SOURCE_MARK = "# Source: "
 RENDER_TIMEOUT = 120.0
-
-
-def find_charts(directory: Path) -> list[Path]:
-    """Chart directories at or below `directory` (a chart's own subcharts are rendered with it); hidden skipped."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(directory):
-        if CHART_FILE in files:
-            found.append(Path(root))
-            dirs[:] = []
-            continue
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-    return found
 
 
 def render_chart(directory: Path) -> Sources:

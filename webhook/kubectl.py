@@ -30,10 +30,11 @@ from cni.spec import (
 from webhook.catalog import MemoryCatalog
 from webhook.engine import evaluate_pod
 from webhook.lint import Options, lint, load_policy
+from webhook.manifests import read_paths
 from webhook.plan import UNKNOWN_CLUSTER, cluster_network, plan_pod, plan_sources, render_json, render_text
 from webhook.policy import Policy, PolicyError
 from webhook.report import FORMATS, render
-from webhook.sources import SourceObject, Sources, read_paths
+from webhook.sources import SourceObject, Sources
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"

@@ -17,6 +17,7 @@ from cni.spec.problems import Severity
 from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
 from webhook.engine import evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
+from webhook.manifests import STDIN, read_paths
 from webhook.patch import make_patch
 from webhook.podindex import InputClaims, PodLookup, pod_key
 from webhook.policy import DEFAULT_FILE, Policy, PolicyError
@@ -33,7 +34,7 @@ from webhook.report import (
     render,
 )
 from webhook.rules import RULES
-from webhook.sources import STDIN, SourceError, SourceObject, Sources, read_paths, without_cyclic_gc
+from webhook.sources import SourceError, SourceObject, Sources, without_cyclic_gc
 from webhook.workloads import PodTarget, pod_targets
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2

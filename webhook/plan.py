@@ -25,11 +25,12 @@ from cni.spec.routing import FAMILIES, claimed_families
 from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
 from webhook.engine import evaluate_pod
 from webhook.lint import cluster_nads, command_policy
+from webhook.manifests import read_paths
 from webhook.patch import apply_mutations
 from webhook.policy import Policy
 from webhook.precheck import precheck
 from webhook.review import denial_message
-from webhook.sources import SourceError, SourceObject, read_paths
+from webhook.sources import SourceError, SourceObject
 from webhook.workloads import pod_targets
 
 WEBHOOK = "pods.netweave.io"

@@ -26,6 +26,7 @@ from webhook.catalog import CatalogError, MemoryCatalog
 from webhook.connections import LOOP_FACTORY, BoundedHttpProtocol
 from webhook.kube import ClusterCatalog, PodWatch, api_client_factory
 from webhook.logs import logging_config
+from webhook.manifests import read_catalog
 from webhook.policy import Policy, PolicyError
 from webhook.settings import CLUSTER, Settings, SettingsError
 
@@ -131,7 +132,7 @@ def static_catalog(settings: Settings) -> MemoryCatalog:
         logger.warning("no NAD catalog: every network a pod names is reported as not found; "
                        "give --catalog DIR or --catalog cluster")
         return MemoryCatalog()
-    return MemoryCatalog.from_directory(Path(settings.catalog))
+    return read_catalog(settings.catalog)
 
 
 def build_app(settings: Settings) -> FastAPI:

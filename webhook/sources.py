@@ -1,27 +1,24 @@
-"""Read Kubernetes objects from YAML/JSON files, directories or stdin, remembering the file and line of each.
+"""Parse Kubernetes objects from YAML/JSON text or one file, remembering the file and line of each.
 
 Multi-document YAML, `kind: List` and `<Kind>List` (items are returned one by one) and kubectl's JSON output
 are all accepted.
-Unreadable input is a value (`SourceError` with file and line), never an exception.
+Unreadable input is a value (`SourceError` with file and line), never an exception. Paths (directories, Helm
+charts, stdin) are read into these values by webhook.manifests, the one manifest reader.
 """
 
 from __future__ import annotations
 
 import gc
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import yaml
 
-STDIN = "-"
-STDIN_NAME = "<stdin>"
-SUFFIXES = (".yaml", ".yml", ".json")
 # Lint reads about 1 MiB/s of manifests; past this a file is refused with a clear error rather than read for
 # minutes (no Kubernetes object is over 1.5 MiB, etcd's limit; a file of more objects can be split).
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -105,14 +102,18 @@ class SourceError:
     column: int  # 1-based; 0 when unknown
     message: str
 
-    def text(self) -> str:
-        """`file:line:column: error: message`, the way compilers report it."""
+    def location(self) -> str:
+        """`file`, `file:line` or `file:line:column`, as much as is known."""
         where = self.file
         if self.line:
             where += f":{self.line}"
             if self.column:
                 where += f":{self.column}"
-        return f"{where}: error: {self.message}"
+        return where
+
+    def text(self) -> str:
+        """`file:line:column: error: message`, the way compilers report it."""
+        return f"{self.location()}: error: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,11 +447,12 @@ def read_file(path: Path, *, name: str | None = None) -> Sources:
     except OSError as exc:
         return Sources(errors=(SourceError(file, 0, 0, f"cannot read: {exc.strerror or exc}"),), files=1)
     if len(data) > MAX_FILE_BYTES:
-        return _too_large(file)
+        return too_large(file)
     return decode_and_parse(data, file=file, json_fallback=path.suffix == ".json")
 
 
-def _too_large(file: str) -> Sources:
+def too_large(file: str) -> Sources:
+    """The error for an input over MAX_FILE_BYTES, which is not read at all."""
     message = (f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB, the limit for one input; split it into several "
                "files (e.g. one per workload)")
     return Sources(errors=(SourceError(file, 0, 0, message),), files=1)
@@ -476,50 +478,3 @@ def _parse_json(text: str, *, file: str, yaml_result: Sources) -> Sources:
     except json.JSONDecodeError as exc:
         return Sources(errors=(SourceError(file, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}"),), files=1)
     return Sources(tuple(_objects(file, None, value, text)), (), 1)
-
-
-def find_files(directory: Path) -> list[Path]:
-    """YAML/JSON files under `directory`, recursively, sorted; hidden directories (.git, .venv) are skipped."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(directory):
-        if "Chart.yaml" in files:  # a Helm chart: read_paths renders it (webhook.charts), its templates are not YAML
-            dirs[:] = []
-            continue
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / f for f in sorted(files) if f.endswith(SUFFIXES))
-    return found
-
-
-def read_paths(paths: Sequence[str], *, stdin: TextIO | None = None) -> Sources:
-    """Read every path in order: `-` is stdin, a directory is searched recursively, a file is read as is."""
-    result = Sources()
-    for raw in paths:
-        if raw == STDIN:
-            result += _read_stdin(stdin)
-            continue
-        path = Path(raw)
-        if path.is_dir():
-            from webhook.charts import find_charts, render_chart  # it builds on this module
-
-            for file in find_files(path):
-                result += read_file(file)
-            for chart in find_charts(path):
-                result += render_chart(chart)
-        elif path.exists():
-            result += read_file(path)
-        else:
-            result += Sources(errors=(SourceError(raw, 0, 0, "no such file or directory"),), files=0)
-    return result
-
-
-def _read_stdin(stdin: TextIO | None) -> Sources:
-    if stdin is None:
-        return Sources(errors=(SourceError(STDIN_NAME, 0, 0, "stdin is not available"),))
-    try:
-        data = (stdin.buffer.read(MAX_FILE_BYTES + 1) if hasattr(stdin, "buffer")
-                else stdin.read(MAX_FILE_BYTES + 1).encode("utf-8"))
-    except (OSError, ValueError) as exc:
-        return Sources(errors=(SourceError(STDIN_NAME, 0, 0, f"cannot read: {exc}"),), files=1)
-    if len(data) > MAX_FILE_BYTES:
-        return _too_large(STDIN_NAME)
-    return decode_and_parse(data, file=STDIN_NAME)

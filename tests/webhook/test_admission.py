@@ -14,11 +14,12 @@ from tests.paths import FIXTURES
 from webhook.admission import admit
 from webhook.catalog import MemoryCatalog
 from webhook.engine import evaluate_pod
+from webhook.manifests import read_catalog
 from webhook.patch import apply_mutations
 from webhook.policy import Policy
 from webhook.review import MAX_MESSAGE_CHARS, build_response, decode_review
 
-CATALOG = MemoryCatalog.from_directory(FIXTURES / "manifests" / "nads.yaml")
+CATALOG = read_catalog(str(FIXTURES / "manifests" / "nads.yaml"))
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
 

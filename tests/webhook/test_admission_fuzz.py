@@ -14,11 +14,11 @@ from cni.spec import NETWORKS_ANNOTATION
 from tests.paths import FIXTURES
 from tests.webhook.test_properties import json_values, nads, pods
 from webhook.admission import admit
-from webhook.catalog import MemoryCatalog
+from webhook.manifests import read_catalog
 from webhook.policy import Policy
 from webhook.review import MAX_MESSAGE_CHARS, ReviewError, build_response, decode_review
 
-CATALOG = MemoryCatalog.from_directory(FIXTURES / "manifests" / "nads.yaml")
+CATALOG = read_catalog(str(FIXTURES / "manifests" / "nads.yaml"))
 POLICIES = [
     Policy(),
     Policy.from_mapping({"namespaceIsolation": True, "maxNetworks": 3,

@@ -1,43 +1,21 @@
-"""The in-memory NAD catalog and the workload template finder."""
-
-from pathlib import Path
+"""The in-memory NAD catalog and the workload template finder (reading a catalog from files: test_manifests)."""
 
 import pytest
 
 from tests.paths import FIXTURES
-from webhook.catalog import CatalogError, MemoryCatalog
+from webhook.manifests import read_catalog
 from webhook.workloads import pod_targets
 
+CATALOG = read_catalog(str(FIXTURES / "manifests"))
 
-def test_catalog_from_the_captured_manifests() -> None:
-    catalog = MemoryCatalog.from_directory(FIXTURES / "manifests")
+
+def test_catalog_looks_nads_up_by_namespace_and_name() -> None:
+    catalog = CATALOG
     assert len(catalog) == 5
     nad = catalog.get("kube-system", "ovn-net")
     assert nad is not None and nad.resource_name == "yusur.tech/sriov_dpu"
     assert catalog.namespaces_of("calico-net") == ("kube-system",)
     assert catalog.get("default", "calico-net") is None
-
-
-def test_catalog_reads_lists_and_json(tmp_path: Path) -> None:
-    (tmp_path / "a.json").write_text('{"kind": "List", "items": [{"kind": "NetworkAttachmentDefinition", '
-                                     '"metadata": {"name": "x", "namespace": "n"}, "spec": {"config": "{}"}}]}')
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "b.yml").write_text("kind: NetworkAttachmentDefinition\nmetadata: {name: y}\n---\n")
-    catalog = MemoryCatalog.from_directory(tmp_path)
-    assert sorted(n.key for n in catalog) == ["default/y", "n/x"]
-
-
-@pytest.mark.parametrize("content", ["a: [\n", "{bad json"], ids=["yaml", "json"])
-def test_unreadable_catalog_names_the_file(tmp_path: Path, content: str) -> None:
-    path = tmp_path / ("x.json" if content.startswith("{") else "x.yaml")
-    path.write_text(content)
-    with pytest.raises(CatalogError, match=path.name):
-        MemoryCatalog.from_directory(tmp_path)
-
-
-def test_missing_catalog_directory() -> None:
-    with pytest.raises(CatalogError, match="no such file"):
-        MemoryCatalog.from_directory(Path("/nonexistent/netweave"))
 
 
 TARGETS = [
@@ -62,7 +40,7 @@ def test_pod_targets(obj: dict, expected: list[tuple[str, str]]) -> None:
 def test_catalog_updates_return_new_catalogs() -> None:
     from cni.spec import parse_nad
 
-    base = MemoryCatalog.from_directory(FIXTURES / "manifests")
+    base = CATALOG
     moved = parse_nad({"kind": "NetworkAttachmentDefinition", "metadata": {"name": "calico-net", "namespace": "a"},
                        "spec": {"config": '{"type": "calico"}'}})
     added = base.with_nad(moved)

@@ -21,6 +21,7 @@ from tests.webhook.servers import Certs, ThreadedServer, make_certs
 from webhook.app import StaticCatalog, create_app
 from webhook.catalog import MemoryCatalog, NadCatalog
 from webhook.connections import BoundedHttpProtocol, BoundedLoop
+from webhook.manifests import read_catalog
 from webhook.metrics import CatalogState
 from webhook.policy import Policy
 
@@ -49,7 +50,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 @pytest.fixture()
 def server(certs: Certs) -> Iterator[ThreadedServer]:
-    app = create_app(catalog=StaticCatalog(MemoryCatalog.from_directory(NADS)), policy=Policy())
+    app = create_app(catalog=StaticCatalog(read_catalog(str(NADS))), policy=Policy())
     with ThreadedServer(app, certs=certs, protocol=QuickProtocol,
                         loop="tests.webhook.test_connections:quick_loop") as running:
         yield running
@@ -161,7 +162,7 @@ class PatientProtocol(QuickProtocol):
 
 
 def test_over_the_cap_with_every_connection_mid_request_the_new_one_is_refused(certs: Certs) -> None:
-    app = create_app(catalog=StaticCatalog(MemoryCatalog.from_directory(NADS)), policy=Policy())
+    app = create_app(catalog=StaticCatalog(read_catalog(str(NADS))), policy=Policy())
     with ThreadedServer(app, certs=certs, protocol=PatientProtocol) as server:
         busy = []
         for _ in range(PatientProtocol.max_connections):
@@ -180,7 +181,7 @@ class BlockingCatalog:
     def __init__(self) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
-        self._catalog = MemoryCatalog.from_directory(NADS)
+        self._catalog = read_catalog(str(NADS))
 
     def snapshot(self) -> NadCatalog:
         self.entered.set()

@@ -15,12 +15,12 @@ import pytest
 
 from tests.paths import FIXTURES
 from webhook.admission import admit
-from webhook.catalog import MemoryCatalog
+from webhook.manifests import read_catalog
 from webhook.podindex import PodIndex, pod_entry, pod_key
 from webhook.policy import Policy, PolicyError
 from webhook.review import decode_review
 
-CATALOG = MemoryCatalog.from_directory(FIXTURES / "manifests" / "nads.yaml")
+CATALOG = read_catalog(str(FIXTURES / "manifests" / "nads.yaml"))
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK = "v1.multus-cni.io/default-network"
 HOT = Policy.from_mapping({"hotPlug": True}, source="test")

@@ -16,7 +16,7 @@ import pytest
 import webhook.lint
 from tests.paths import FIXTURES, REPO, SEEDS
 from webhook.lint import add_arguments, prefix_patch, run
-from webhook.sources import read_paths
+from webhook.manifests import read_paths
 
 EXAMPLES = REPO / "deploy" / "examples"
 ETH0 = SEEDS / "011-yusur-ovn-secondary-eth0.yaml"

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from webhook.lint import Options, lint, rule_infos
+from webhook.manifests import read_paths
 from webhook.report import format_sarif
-from webhook.sources import read_paths
 
 MANIFESTS = """\
 apiVersion: k8s.cni.cncf.io/v1

@@ -16,10 +16,10 @@ from tests.replay import ReplayServer
 from webhook.admission import admit
 from webhook.catalog import NAD_KIND, MemoryCatalog
 from webhook.lint import Options, lint
+from webhook.manifests import read_paths
 from webhook.plan import UNKNOWN_CLUSTER, cluster_network, plan_pod, plan_sources, run
 from webhook.policy import Policy
 from webhook.review import build_response, decode_review
-from webhook.sources import read_paths
 
 CALICO = ["calico", "portmap", "bandwidth"]
 OVN = ["ovn-k8s-cni-overlay"]

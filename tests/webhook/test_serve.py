@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,13 +15,13 @@ import pytest
 from kubernetes import client
 
 from certs.rotation import CertPaths
-from tests.paths import FIXTURES
+from tests.paths import FIXTURES, REPO
 from tests.replay import ReplayServer
 from tests.waiting import eventually
 from tests.webhook.servers import Certs, Client, ServeProcess, ThreadedServer, make_certs
 from webhook.app import StaticCatalog, create_app
-from webhook.catalog import MemoryCatalog
 from webhook.kube import Backoff, ClusterCatalog
+from webhook.manifests import read_catalog
 from webhook.policy import Policy
 
 NADS = FIXTURES / "manifests" / "nads.yaml"
@@ -36,7 +38,7 @@ def pod_review(networks: str, *, namespace: str = "default") -> dict[str, Any]:
 def test_certificate_rotation_reaches_new_connections_and_keeps_old_ones(tmp_path: Path) -> None:
     live = make_certs(tmp_path / "live")
     rotated = make_certs(tmp_path / "rotated")  # a new CA and serving certificate
-    app = create_app(catalog=StaticCatalog(MemoryCatalog.from_directory(NADS)), policy=Policy())
+    app = create_app(catalog=StaticCatalog(read_catalog(str(NADS))), policy=Policy())
     with ThreadedServer(app, certs=live, poll_seconds=0.05) as server:
         old = server.client(rotated.ca)
         assert old.request("GET", "/healthz").status == 200
@@ -62,7 +64,7 @@ def test_certificate_rotation_reaches_new_connections_and_keeps_old_ones(tmp_pat
 
 def test_bad_new_certificate_keeps_the_old_one(tmp_path: Path) -> None:
     live = make_certs(tmp_path / "live")
-    app = create_app(catalog=StaticCatalog(MemoryCatalog.from_directory(NADS)), policy=Policy())
+    app = create_app(catalog=StaticCatalog(read_catalog(str(NADS))), policy=Policy())
     with ThreadedServer(app, certs=live, poll_seconds=0.05) as server:
         (tmp_path / "live" / "tls.crt").write_text("not a certificate")
         time.sleep(0.3)
@@ -158,6 +160,29 @@ def test_bad_options_exit_2_with_one_message(tmp_path: Path, args: list[str], me
     assert message in (tmp_path / "log").read_text()
 
 
+@pytest.mark.parametrize(("files", "options", "named"), [
+    pytest.param({"ok.yaml": "kind: Pod\n", "bad.yaml": "kind: NetworkAttachmentDefinition\nmetadata: [\n"}, [],
+                 "bad.yaml:3:1: invalid YAML", id="bad-yaml"),
+    pytest.param({"bad.yaml": b"kind: NetworkAttachmentDefinition\nmetadata: {name: caf\xe9}\n"}, ["--workers", "2"],
+                 "bad.yaml:2: not UTF-8 text", id="not-utf8-checked-before-the-workers-start"),
+])
+def test_unreadable_catalog_exits_2_naming_file_and_line(tmp_path: Path, files: dict[str, str | bytes],
+                                                         options: list[str], named: str) -> None:
+    nads, workdir = tmp_path / "nads", tmp_path / "work"
+    workdir.mkdir()
+    for name, content in files.items():
+        (nads / name).parent.mkdir(parents=True, exist_ok=True)
+        (nads / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    done = subprocess.run([sys.executable, "-m", "netweave", "serve", "--catalog", str(nads), *options], cwd=workdir,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60,
+                          check=False)
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    errors = [str(r.get("message", r.get("msg"))) for r in records if str(r.get("level")).lower() == "error"]
+    assert done.returncode == 2 and len(errors) == 1, done.stderr
+    assert f"NAD catalog {nads}/{named}" in errors[0], errors
+    assert list(workdir.iterdir()) == []  # no .dev-certs/ written by a start that failed
+
+
 def test_invalid_policy_file_exits_2(tmp_path: Path) -> None:
     certs = make_certs(tmp_path / "certs")
     policy = tmp_path / "policy.yaml"
@@ -225,7 +250,7 @@ class BrokenCatalog(StaticCatalog):
 
 def test_an_internal_error_denies_with_200_not_500(tmp_path: Path) -> None:
     certs = make_certs(tmp_path / "certs")
-    app = create_app(catalog=BrokenCatalog(MemoryCatalog.from_directory(NADS)), policy=Policy())
+    app = create_app(catalog=BrokenCatalog(read_catalog(str(NADS))), policy=Policy())
     doc = pod_review("macvlan-conf")
     with ThreadedServer(app, certs=certs) as server:
         c = server.client()
@@ -239,7 +264,7 @@ def test_an_internal_error_denies_with_200_not_500(tmp_path: Path) -> None:
 
 
 def test_each_app_has_its_own_metrics_registry() -> None:
-    source = StaticCatalog(MemoryCatalog.from_directory(NADS))
+    source = StaticCatalog(read_catalog(str(NADS)))
     first, second = (create_app(catalog=source, policy=Policy()) for _ in range(2))
     first.state.metrics.requests.labels("mutate", "CREATE", "Pod", "allowed").inc()
     assert b'outcome="allowed"} 1.0' in first.state.metrics.render()[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -10,17 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.paths import FIXTURES, SEEDS
+from tests.paths import FIXTURES
 from webhook.sources import (
     MAX_FILE_BYTES,
     MAX_SYNTAX_ERRORS,
-    STDIN,
-    STDIN_NAME,
-    SourceError,
-    find_files,
     parse_text,
     read_file,
-    read_paths,
 )
 
 MULTI = """\
@@ -201,34 +195,6 @@ def test_invalid_json_reports_the_json_position(tmp_path: Path) -> None:
     assert error.message.startswith("invalid JSON")
 
 
-def test_directories_are_searched_recursively_in_order_skipping_hidden(tmp_path: Path) -> None:
-    for name in ["b.yaml", "a.yml", "sub/c.json", "sub/d.txt", ".git/e.yaml", "sub/.venv/f.yaml", "z/.g.yaml"]:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("kind: Pod\nmetadata: {name: x}\n")
-    found = [p.relative_to(tmp_path).as_posix() for p in find_files(tmp_path)]
-    assert found == ["a.yml", "b.yaml", "sub/c.json", "z/.g.yaml"]
-
-
-def test_read_paths_files_directories_stdin_and_missing(tmp_path: Path) -> None:
-    (tmp_path / "one.yaml").write_text("kind: Pod\nmetadata: {name: one}\n")
-    (tmp_path / "dir").mkdir()
-    (tmp_path / "dir" / "two.yaml").write_text("kind: Pod\nmetadata: {name: two}\n")
-    stdin = io.StringIO("kind: Pod\nmetadata: {name: three}\n")
-    result = read_paths([str(tmp_path / "one.yaml"), str(tmp_path / "dir"), "-", str(tmp_path / "nope")],
-                        stdin=stdin)
-    assert [(o.name, Path(o.file).name if o.file != STDIN_NAME else o.file) for o in result.objects] == [
-        ("one", "one.yaml"), ("two", "two.yaml"), ("three", STDIN_NAME)]
-    assert result.files == 3
-    assert result.errors == (SourceError(str(tmp_path / "nope"), 0, 0, "no such file or directory"),)
-
-
-def test_stdin_bytes_are_decoded_as_utf8() -> None:
-    stdin = io.TextIOWrapper(io.BytesIO("kind: Pod\nmetadata: {name: 中文}\n".encode()), encoding="latin-1")
-    (obj,) = read_paths(["-"], stdin=stdin).objects
-    assert obj.name == "中文"
-
-
 @pytest.mark.parametrize("name", ["nads.yaml", "pods.yaml", "workloads.yaml", "gen.yaml"])
 def test_shared_manifests_read_cleanly(name: str) -> None:
     result = read_file(FIXTURES / "manifests" / name)
@@ -240,12 +206,6 @@ def test_admission_review_json_is_read_as_one_object() -> None:
     file = sorted((FIXTURES / "admission").glob("*.json"))[0]
     (obj,) = read_file(file).objects
     assert obj.obj == json.loads(file.read_text())
-
-
-def test_every_seed_file_reads_cleanly() -> None:
-    result = read_paths([str(SEEDS)])
-    assert result.files == len(list(SEEDS.glob("*.yaml")))
-    assert not result.errors
 
 
 @pytest.mark.parametrize(
@@ -372,8 +332,6 @@ def test_a_file_over_the_size_limit_is_refused_with_a_clear_error(tmp_path: Path
     big.write_bytes(b"# padding\n" * (MAX_FILE_BYTES // 10 + 1))
     (error,) = read_file(big).errors
     assert error.file == str(big) and "larger than 16 MiB" in error.message and "split" in error.message
-    (error,) = read_paths([STDIN], stdin=io.TextIOWrapper(io.BytesIO(big.read_bytes()))).errors
-    assert error.file == STDIN_NAME and "larger than 16 MiB" in error.message
 
 
 BROKEN_DOCUMENTS = """\
