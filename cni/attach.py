@@ -36,7 +36,7 @@ from cni import cache, errors, invoke, netlink, report
 from cni.cache import Record
 from cni.context import Context
 from cni.devices import pod_devices
-from cni.errors import CniError
+from cni.errors import CniError, FailedAt
 from cni.kube import Api
 from cni.plan import Attachment, ClusterNetwork, NadKey, plan_attachments, wanted_nads
 from cni.request import VALID_ATTACHMENTS_KEY, Config, PodRef, Request
@@ -88,17 +88,20 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
         rules = plan.rules
         cache.write(config.cache_dir, replace(record, results=results, rules=rules, defaults=plan.defaults,
                                               installed=installed, complete=True))
-    except Exception as exc:
-        e = exc if isinstance(exc, CniError) else CniError(errors.UNEXPECTED, "unexpected error", repr(exc))
+    except Exception as exc:  # anything that fails mid-ADD (a bug too) is rolled back first, then re-raised
         where = f'network "{failed.network}" interface "{failed.ifname}"' if failed else "pod routes"
         if failed is not None:
             ctx.network_failed(failed.network, "ADD")
-        logger.error("ADD failed at %s, rolling back: %s", where, e, exc_info=not isinstance(exc, CniError))
+        logger.info("ADD failed at %s, rolling back", where, extra={"container_id": req.container_id})
         done = attachments[: attachments.index(failed) + 1] if failed else attachments
-        _settle_rollback(config, record, done, results, _rollback(ctx, req, done, results, rules))
-        failure = CniError(e.code, f"{where}: {e.msg}", e.details)
+        clean = _rollback(ctx, req, done, results, rules)
+        _settle_rollback(config, record, done, results, clean)
+        at = FailedAt(network=failed.network if failed else None, interface=failed.ifname if failed else None,
+                      rollback="complete" if clean else "incomplete")
+        e = exc if isinstance(exc, CniError) else errors.unexpected(exc)
+        failure = CniError(e.code, f"{where}: {e.msg}", e.details, at=at)
         report.event(ctx, api, pod, "FailedAddingInterface", str(failure), warning=True)
-        raise failure from exc
+        raise failure from exc   # logged once, with `at`, by cni.execute
     report.publish(ctx, api, pod, attachments, results, plan.defaults)
     return convert(results[attachments[0].ifname], req.cni_version)
 
@@ -162,8 +165,9 @@ def gc(ctx: Context, req: Request) -> None:
             continue
         try:
             _delete_record(ctx, req, record, netns=record.netns)
-        except CniError as e:
-            logger.warning("GC of %s/%s failed: %s", container_id, ifname, e)
+        except CniError as e:   # GC goes on with the other records; this one stays for the next GC
+            logger.warning("GC of %s/%s failed: %s", container_id, ifname, e,
+                           extra=e.at.log_fields() if e.at else None)
             continue
         cache.remove(config.cache_dir, container_id, ifname)
         if record.complete:
@@ -328,7 +332,16 @@ def _rollback(ctx: Context, req: Request, done: Sequence[Attachment], results: M
               rules: Sequence[Rule]) -> bool:
     """DEL what an ADD made, in reverse; True unless a DEL failure is fatal (see the module docstring)."""
     _remove_rules(req.netns, rules)
-    return _del_attachments(ctx, req, done, results, netns=req.netns) is None
+    fatal = _del_attachments(ctx, req, done, results, netns=req.netns)
+    if fatal is not None:
+        warn_not_deleted("ADD rollback", fatal)
+    return fatal is None
+
+
+def warn_not_deleted(during: str, fatal: CniError) -> None:
+    """A DEL that failed inside another operation (a rollback step, hot-plug): a warning of its own; the
+    operation's error, if it fails, is logged once by its caller."""
+    logger.warning("%s could not DEL: %s", during, fatal, extra=fatal.at.log_fields() if fatal.at else None)
 
 
 def _settle_rollback(config: Config, record: Record, done: Sequence[Attachment],
@@ -356,23 +369,27 @@ def _delete_record(ctx: Context, req: Request, record: Record, *, netns: str) ->
 def _del_attachments(ctx: Context, req: Request, attachments: Sequence[Attachment],
                      results: Mapping[str, Any], *, netns: str, container_id: str | None = None,
                      pod: Mapping[str, str | None] | None = None) -> CniError | None:
-    """DEL each attachment in reverse; no failure stops the others; the first fatal failure is returned."""
+    """DEL each attachment in reverse; no failure stops the others. The first fatal failure is returned, not
+    logged (its caller raises or reports it); later ones, which nothing else carries, are warnings here."""
     first: CniError | None = None
     for att in reversed(attachments):
         inv = _invocation(req, att, netns=netns, container_id=container_id, pod=pod)
         try:
             invoke.del_list(ctx, att.plugins, inv, att.runtime_config, results.get(att.ifname))
         except CniError as e:
-            extra = {"ifname": att.ifname, "network": att.network}
             why = _fatal_because(e, added=att.ifname in results, netns=netns, ifname=att.ifname)
             if why is None:
                 logger.warning("DEL failed for an attachment whose ADD never succeeded and that left nothing in "
-                               "the pod; not an error: %s", e, extra=extra)
+                               "the pod; not an error: %s", e, extra={"network": att.network,
+                                                                      "network_ifname": att.ifname})
                 continue
-            logger.error("DEL failed (%s): %s", why, e, extra=extra)
             ctx.network_failed(att.network, "DEL")
-            first = first or CniError(e.code, f'network "{att.network}" interface "{att.ifname}": {e.msg}',
-                                      e.details)
+            fatal = CniError(e.code, f'network "{att.network}" interface "{att.ifname}": {e.msg}', e.details,
+                             at=FailedAt(network=att.network, interface=att.ifname, reason=why))
+            if first is None:
+                first = fatal
+            else:
+                logger.warning("DEL failed too: %s", fatal, extra=fatal.at.log_fields() if fatal.at else None)
     return first
 
 
@@ -394,14 +411,12 @@ def _pod_links(netns: str) -> frozenset[str] | None:
     """Interface names in the pod netns (empty when it is gone); None when they cannot be listed."""
     if not netns or not os.path.exists(netns):
         return frozenset()
-    from cni import netlink
-
     try:
         with netlink.pod_netns(netns) as ipr:
             return frozenset(str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links())
     except FileNotFoundError:
         return frozenset()
-    except (OSError, CniError) as e:
+    except netlink.failures(CniError) as e:
         logger.warning("cannot list the interfaces of %s: %s", netns, e)
         return None
 
@@ -425,7 +440,7 @@ def _delete_uncached(ctx: Context, req: Request, config: Config) -> None:
         logger.warning("DEL without a record, planning failed (%s): cluster network only", e)
         try:
             attachments = _plan(Api(ctx, config), config, req, None)
-        except Exception as e2:
+        except Exception as e2:  # as above: DEL still succeeds, with nothing it could plan to delete
             logger.warning("DEL without a record: nothing to delete (%s)", e2)
             return
     record = Record(req.container_id, req.ifname, req.netns, req.cni_version, None, attachments)
@@ -435,12 +450,10 @@ def _delete_uncached(ctx: Context, req: Request, config: Config) -> None:
 def _remove_rules(netns: str, rules: Sequence[Rule]) -> None:
     if not rules or not netns or not os.path.exists(netns):
         return
-    from cni import netlink
-
     try:
         with netlink.pod_netns(netns) as ipr:
             netlink.remove_rules(ipr, rules)
-    except (OSError, CniError) as e:
+    except netlink.failures(CniError) as e:   # best-effort: the rules go with the netns anyway
         logger.warning("cannot remove source rules: %s", e)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 # CNI SPEC 1.1.0, "Well-known Error Codes".
 INCOMPATIBLE_VERSION: Final = 1
@@ -30,14 +31,38 @@ ATTACHMENT_EXISTS: Final = 109   # ADD for a container id + ifname that already 
 UNEXPECTED: Final = 999
 
 
-class CniError(Exception):
-    """A failure that becomes `{"cniVersion", "code", "msg", "details"}` on stdout and a non-zero exit."""
+@dataclass(frozen=True, slots=True)
+class FailedAt:
+    """Where an operation failed and what it undid: carried by the CniError up to the one place that logs it
+    (cni.execute), so lower layers need not log the same failure at error level themselves."""
 
-    def __init__(self, code: int, msg: str, details: str = "") -> None:
+    network: str | None = None   # the network whose delegate failed; None: the pod's routes, the request, ...
+    interface: str | None = None   # that network's interface in the pod
+    reason: str | None = None   # why a DEL failure is fatal (see cni.attach)
+    rollback: Literal["complete", "incomplete"] | None = None   # None: no rollback ran
+
+    def log_fields(self) -> dict[str, str | None]:
+        """The structured fields of the error's log record (None values are left out of the JSON line)."""
+        return {"network": self.network, "network_ifname": self.interface, "fatal_because": self.reason,
+                "rollback": self.rollback}
+
+
+class CniError(Exception):
+    """A failure that becomes `{"cniVersion", "code", "msg", "details"}` on stdout and a non-zero exit; `at`
+    says where it happened, for the log only."""
+
+    def __init__(self, code: int, msg: str, details: str = "", *, at: FailedAt | None = None) -> None:
         super().__init__(msg)
         self.code = code
         self.msg = msg
         self.details = details
+        self.at = at
+
+    def bug(self) -> BaseException | None:
+        """The exception a code 999 stands for (a layer rolled back, then raised it `from` the bug), for the
+        traceback of the one log record; None for every other failure."""
+        cause = self.__cause__
+        return cause if self.code == UNEXPECTED and cause is not None and not isinstance(cause, CniError) else None
 
     def to_json(self, cni_version: str) -> dict[str, Any]:
         """The spec's error object."""
@@ -52,3 +77,9 @@ class CniError(Exception):
 
     def __str__(self) -> str:
         return f"{self.msg}: {self.details}" if self.details else self.msg
+
+
+def unexpected(exc: BaseException, *, at: FailedAt | None = None) -> CniError:
+    """Code 999 for a failure that is not a CniError (a bug): the one way every layer reports one. The caller
+    raises it `from exc`, so the one log record can carry the original traceback."""
+    return CniError(UNEXPECTED, "unexpected error", repr(exc), at=at)

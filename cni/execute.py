@@ -30,11 +30,9 @@ def execute(environ: Mapping[str, str], stdin: bytes, *, context: Context) -> Ou
         req = Request.from_env(environ, stdin, defaults=context.config_defaults())
         return _dispatch(context, req)
     except CniError as e:
-        logger.error("%s failed: %s", environ.get("CNI_COMMAND", "?"), e, extra=_extra(environ, e.code))
-        return Outcome(e.to_bytes(version), 1)
-    except Exception as e:  # the one place anything unexpected becomes code 999
-        logger.exception("unexpected failure", extra=_extra(environ, errors.UNEXPECTED))
-        return Outcome(CniError(errors.UNEXPECTED, "unexpected error", repr(e)).to_bytes(version), 1)
+        return _failed(environ, e, version, bug=e.bug())
+    except Exception as e:  # the one place anything unexpected becomes code 999: a CNI call always gets an answer
+        return _failed(environ, errors.unexpected(e), version, bug=e)
 
 
 def _dispatch(ctx: Context, req: Request) -> Outcome:
@@ -65,5 +63,18 @@ def _version_hint(stdin: bytes) -> str:
     return version if isinstance(version, str) and version in SUPPORTED_VERSIONS else LATEST_VERSION
 
 
-def _extra(environ: Mapping[str, str], code: int) -> dict[str, object]:
-    return {"container_id": environ.get("CNI_CONTAINERID"), "ifname": environ.get("CNI_IFNAME"), "code": code}
+def _failed(environ: Mapping[str, str], e: CniError, version: str, *, bug: BaseException | None) -> Outcome:
+    """The one error record of a failed operation, then the spec's error reply. Lower layers attach where it failed
+    (e.at) instead of logging it; a bug (code 999) brings its traceback."""
+    logger.error("%s failed: %s", environ.get("CNI_COMMAND", "?"), e, extra=failure_fields(environ, e),
+                 exc_info=bug)
+    return Outcome(e.to_bytes(version), 1)
+
+
+def failure_fields(environ: Mapping[str, str], e: CniError) -> dict[str, object]:
+    """What an operator needs of a failed operation, as structured log fields."""
+    args = dict(item.partition("=")[::2] for item in environ.get("CNI_ARGS", "").split(";") if "=" in item)
+    namespace, name = args.get("K8S_POD_NAMESPACE"), args.get("K8S_POD_NAME")
+    return {"command": environ.get("CNI_COMMAND"), "container_id": environ.get("CNI_CONTAINERID"),
+            "ifname": environ.get("CNI_IFNAME"), "pod": f"{namespace}/{name}" if namespace and name else None,
+            "code": e.code, **(e.at.log_fields() if e.at else {})}

@@ -25,7 +25,7 @@ from cni import attach, cache, errors, invoke, netlink, report
 from cni.attach import planned_from
 from cni.cache import Record
 from cni.context import Context
-from cni.errors import CniError
+from cni.errors import CniError, FailedAt
 from cni.kube import Api
 from cni.plan import Attachment
 from cni.request import DEFAULT_OS_PATH, Request, parse_config
@@ -163,7 +163,11 @@ def _apply(ctx: Context, api: Api, req: Request, record: Record, diff: Diff, pod
     try:
         record = _add(ctx, req, record, diff, stuck)
     except CniError as e:
-        logger.error("hot-plug ADD failed, rolled back: %s", e, extra={"container_id": record.container_id})
+        # The one error record of a failed hot-plug (the loop only notes the outcome at info).
+        logger.error("hot-plug ADD failed: %s", e, extra={"container_id": record.container_id, "ifname": record.ifname,
+                                                          "pod": _pod_name(record), "code": e.code,
+                                                          **(e.at.log_fields() if e.at else {})},
+                     exc_info=e.bug())
         report.event(ctx, api, pod, "FailedAddingInterface", f"hot-plug: {e}", warning=True)
         if diff.removed:
             report.write_status(ctx, api, pod, record.attachments, record.results, record.defaults or ())
@@ -188,6 +192,7 @@ def _remove(ctx: Context, api: Api, req: Request, record: Record, diff: Diff,
                                         container_id=record.container_id, pod=record.pod)
         if fatal is not None:
             stuck.insert(0, att)
+            attach.warn_not_deleted("hot-plug removal", fatal)
             report.event(ctx, api, pod, "FailedRemovingInterface", f"hot-plug: {fatal}", warning=True)
             continue
         results = {k: v for k, v in record.results.items() if k != att.ifname}
@@ -217,11 +222,13 @@ def _add(ctx: Context, req: Request, record: Record, diff: Diff, stuck: Sequence
                                                       att.runtime_config)
                 installed[att.ifname] = attach._take_defaults(pod_ns, required=True)
             plan = attach._apply_routes(pod_ns, final, results, installed, req.config)
-        except Exception as exc:
-            e = exc if isinstance(exc, CniError) else CniError(errors.UNEXPECTED, "unexpected error", repr(exc))
+        except Exception as exc:  # anything that fails mid-ADD (a bug too) is undone first, then re-raised
+            e = exc if isinstance(exc, CniError) else errors.unexpected(exc)
             where = f'network "{done[-1].network}" interface "{done[-1].ifname}"' if done else "pod routes"
-            _undo(ctx, req, before, done, results, pod_ns, saved)
-            raise CniError(e.code, f"{where}: {e.msg}", e.details) from exc
+            clean = _undo(ctx, req, before, done, results, pod_ns, saved)
+            at = FailedAt(network=done[-1].network if done else None, interface=done[-1].ifname if done else None,
+                          rollback="complete" if clean else "incomplete")
+            raise CniError(e.code, f"{where}: {e.msg}", e.details, at=at) from exc
     _remove_stale_rules(record.netns, record.rules, plan)
     return replace(record, attachments=tuple(final), results={a.ifname: results[a.ifname] for a in final},
                    installed={a.ifname: installed.get(a.ifname, ()) for a in final}, rules=plan.rules,
@@ -229,18 +236,25 @@ def _add(ctx: Context, req: Request, record: Record, diff: Diff, stuck: Sequence
 
 
 def _undo(ctx: Context, req: Request, before: Record, done: Sequence[Attachment],
-          results: Mapping[str, Any], pod_ns: netlink.PodNetns, saved: Sequence[Route]) -> None:
-    """DEL what this reconcile added (reverse), put the default routes back, record what remains."""
+          results: Mapping[str, Any], pod_ns: netlink.PodNetns, saved: Sequence[Route]) -> bool:
+    """DEL what this reconcile added (reverse), put the default routes back, record what remains; True when
+    everything was undone."""
     assert req.config is not None
     fatal = attach._del_attachments(ctx, req, done, results, netns=before.netns, container_id=before.container_id,
                                     pod=before.pod)
+    if fatal is not None:
+        attach.warn_not_deleted("hot-plug rollback", fatal)
     stuck = tuple(done) if fatal is not None else ()
+    restored = True
     try:
         defaults = tuple(before.defaults) if before.defaults is not None else tuple(saved)
         netlink.apply_plan(pod_ns.ipr(), RoutePlan(defaults, (), ()))
-    except (CniError, OSError) as e:
-        logger.error("hot-plug rollback could not restore the default routes: %s", e)
+    except netlink.failures(CniError) as e:   # a failed rollback step: a warning; the error says incomplete
+        logger.warning("hot-plug rollback could not restore the default routes: %s", e,
+                       extra={"container_id": before.container_id})
+        restored = False
     cache.write(req.config.cache_dir, replace(before, attachments=(*before.attachments, *stuck)))
+    return fatal is None and restored
 
 
 def _settle_in_doubt(ctx: Context, req: Request, record: Record) -> Record:
@@ -249,13 +263,24 @@ def _settle_in_doubt(ctx: Context, req: Request, record: Record) -> Record:
     doubtful = in_doubt(record)
     if not doubtful:
         return record
-    gone = [a for a in doubtful if attach._del_attachments(ctx, req, (a,), record.results, netns=record.netns,
-                                                          container_id=record.container_id, pod=record.pod) is None]
+    gone = []
+    for att in doubtful:
+        fatal = attach._del_attachments(ctx, req, (att,), record.results, netns=record.netns,
+                                        container_id=record.container_id, pod=record.pod)
+        if fatal is None:
+            gone.append(att)
+        else:
+            attach.warn_not_deleted("hot-plug settling an attachment in doubt", fatal)
     record = replace(record, attachments=tuple(a for a in record.attachments if a not in gone))
     cache.write(req.config.cache_dir, record)
     logger.info("hot-plug settled attachments in doubt", extra={"container_id": record.container_id,
                                                                 "ifname": [a.ifname for a in gone]})
     return record
+
+
+def _pod_name(record: Record) -> str | None:
+    pod = record.pod or {}
+    return f"{pod.get('namespace')}/{pod.get('name')}" if pod.get("name") else None
 
 
 def _installed_from(record: Record) -> dict[str, tuple[Route, ...]]:

@@ -56,6 +56,16 @@ def netns_socket(path: str) -> socket.socket:
     return sock
 
 
+def failures(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """What a netlink call on an open IPRoute raises when the kernel refuses it: pyroute2's NetlinkError (errno in
+    `.code`) or an OSError of the socket or netns, plus `also` (the caller's own). Anything else is a bug and
+    propagates (code 999 in cni.execute). A function, evaluated only when an exception is in flight: pyroute2 stays
+    unimported until the first socket."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    return (NetlinkError, OSError, *also)
+
+
 def open_iproute(path: str) -> tuple[Any, socket.socket | None]:
     """An IPRoute on the netns at `path` and the socket to close after it (None: pyroute2's own)."""
     from pyroute2 import IPRoute
@@ -170,8 +180,8 @@ def apply_plan(ipr: Any, plan: RoutePlan) -> None:
     for rule in plan.rules:
         try:
             ipr.rule("add", **_rule_spec(rule))
-        except Exception as e:  # pyroute2 raises NetlinkError(code)
-            if getattr(e, "code", None) != errno.EEXIST:
+        except failures() as e:
+            if _errno(e) != errno.EEXIST:
                 raise CniError(errors.ROUTES_FAILED, f"cannot add rule from {rule.src}", str(e)) from e
 
 
@@ -180,8 +190,8 @@ def remove_rules(ipr: Any, rules: Sequence[Rule]) -> None:
     for rule in rules:
         try:
             ipr.rule("del", **_rule_spec(rule))
-        except Exception as e:
-            if getattr(e, "code", None) not in GONE:
+        except failures() as e:
+            if _errno(e) not in GONE:
                 logger.warning("cannot remove rule from %s: %s", rule.src, e)
 
 
@@ -198,8 +208,8 @@ def _delete_defaults(ipr: Any, family: Family) -> None:
             spec["priority"] = priority
         try:
             ipr.route("del", **spec)
-        except Exception as e:
-            if getattr(e, "code", None) not in GONE:
+        except failures() as e:
+            if _errno(e) not in GONE:
                 raise CniError(errors.ROUTES_FAILED, f"cannot remove a default route (IPv{family})",
                                str(e)) from e
     raise CniError(errors.ROUTES_FAILED, f"default routes (IPv{family}) keep coming back")
@@ -219,10 +229,16 @@ def _replace(ipr: Any, route: Route, indexes: dict[str, int]) -> None:
         spec["scope"] = 253   # RT_SCOPE_LINK
     try:
         ipr.route("replace", **spec)
-    except Exception as e:
+    except failures() as e:
         raise CniError(errors.ROUTES_FAILED,
                        f"cannot install route {route.dst} via {route.gateway or '-'} dev {route.ifname}",
                        str(e)) from e
+
+
+def _errno(e: Exception) -> int | None:
+    """The errno of a NetlinkError (`code`) or an OSError (`errno`)."""
+    code = e.errno if isinstance(e, OSError) else getattr(e, "code", None)
+    return code if isinstance(code, int) else None
 
 
 def _rule_spec(rule: Rule) -> dict[str, Any]:

@@ -39,7 +39,7 @@ def write_status(ctx: Context, api: Api, pod: Mapping[str, Any], attachments: Se
             return False
         client.patch_network_status(pod, dump_network_status(entries))
     except Exception as e:  # status is informational: never fail an ADD that worked
-        logger.error("cannot write network-status: %s", e, extra={"pod": _pod_name(pod)})
+        logger.warning("cannot write network-status: %s", e, extra={"pod": _pod_name(pod)})
         event(ctx, api, pod, "FailedWritingNetworkStatus", f"network-status not written: {e}", warning=True)
     return True
 
