@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from cni.spec.problems import Severity
 from webhook.catalog import NAD_KIND, MemoryCatalog, NadCatalog
+from webhook.cluster import ClusterError, connect
 from webhook.engine import evaluate_nad, evaluate_pod
 from webhook.findings import Finding, Verdict
 from webhook.manifests import STDIN, read_paths
@@ -132,10 +133,7 @@ def output_pairs(formats: Sequence[Format] | None, outputs: Sequence[str]) -> li
 
 
 def cluster_nads(kubeconfig: str | None, context: str | None) -> list[Mapping[str, Any]] | str:
-    """Every NAD of the kubeconfig's cluster, or why they cannot be read (imported here: only --cluster needs
-    the kubernetes client)."""
-    from webhook.kubectl import ClusterError, connect
-
+    """Every NAD of the kubeconfig's cluster, or why they cannot be read."""
     try:
         return connect(kubeconfig, context, None, os.environ).nads()
     except ClusterError as exc:
