@@ -37,7 +37,8 @@ BAD = [
     pytest.param("protectedRules: mac-address\n", "protectedRules must be a list of rule ids", id="protected-not-list"),
     pytest.param("maxNetworks: null\n", "maxNetworks must be a positive whole number", id="limit-cannot-be-removed"),
     pytest.param("statusWriters: [me]\n", "statusWriters must be a mapping", id="writers-not-map"),
-    pytest.param("statusWriters: {users: ['']}\n", "users must be a list of non-empty strings", id="writers-empty-name"),
+    pytest.param("statusWriters: {users: ['']}\n", "users must be a list of non-empty strings",
+                 id="writers-empty-name"),
     pytest.param("resourceNodeSelectors:\n  intel.com/sriov: a=b,c=d\n", "one label", id="bad-selector"),
 ]
 
