@@ -79,7 +79,7 @@ def open_iproute(path: str) -> tuple[Any, socket.socket | None]:
         return IPRoute(netns=path, flags=0), None
     try:
         return IPRoute(use_socket=sock), sock
-    except BaseException:
+    except BaseException:   # whatever stops IPRoute, the socket is ours to close; re-raised
         sock.close()
         raise
 
