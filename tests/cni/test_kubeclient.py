@@ -10,7 +10,7 @@ import pytest
 import cni.kube
 import cni.node.daemon
 import webhook.kube
-import webhook.kubectl
+import webhook.cluster
 from cni.kubeclient import KubeconfigError, api_client
 
 CONFIG = {"apiVersion": "v1", "kind": "Config", "current-context": "a",
@@ -22,7 +22,7 @@ CONFIG = {"apiVersion": "v1", "kind": "Config", "current-context": "a",
 
 
 def test_every_caller_uses_the_one_builder() -> None:
-    assert all(module.api_client is api_client for module in (cni.node.daemon, cni.kube, webhook.kube, webhook.kubectl))
+    assert all(module.api_client is api_client for module in (cni.node.daemon, cni.kube, webhook.kube, webhook.cluster))
 
 
 @pytest.mark.parametrize(("context", "retries", "host"), [
