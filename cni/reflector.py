@@ -152,7 +152,7 @@ class Reflector:
                 version = None
                 expired += 1
                 failures = expired - 1
-            except Exception as err:
+            except Exception as err:  # the loop outlives any failure of one sync: it relists after a backoff
                 if self.stop.is_set():
                     break
                 failures += 1
@@ -175,7 +175,7 @@ class Reflector:
         while True:
             try:
                 page = self.source.list_page(token)
-            except Exception as err:
+            except Exception as err:  # the source's client errors are its own types: only a 410 is ours to read
                 if getattr(err, "status", None) == HTTP_GONE:  # the continue token expired: start over
                     raise Expired("list continue token expired") from err
                 raise
