@@ -134,13 +134,16 @@ def read_defaults(ipr: Any) -> list[Route]:
     """Every main-table default route, one Route per next hop. One dump of both families (AF_UNSPEC), and the
     links only when there is a default to name: this runs after every delegate of every ADD."""
     families = {socket.AF_INET: 4, socket.AF_INET6: 6}
-    found = [msg for msg in ipr.route("dump", family=socket.AF_UNSPEC, table=MAIN_TABLE)
-             if msg["family"] in families and msg["dst_len"] == 0
-             and msg.get_attr("RTA_TABLE", msg["table"]) == MAIN_TABLE
-             and msg["type"] == 1]   # RTN_UNICAST only
+    try:
+        found = [msg for msg in ipr.route("dump", family=socket.AF_UNSPEC, table=MAIN_TABLE)
+                 if msg["family"] in families and msg["dst_len"] == 0
+                 and msg.get_attr("RTA_TABLE", msg["table"]) == MAIN_TABLE
+                 and msg["type"] == 1]   # RTN_UNICAST only
+        names = _link_names(ipr) if found else {}
+    except failures() as e:   # the kernel refused the dump: a route failure of this pod, not a bug (999)
+        raise CniError(errors.ROUTES_FAILED, "cannot read the pod's default routes", str(e)) from e
     if not found:
         return []
-    names = _link_names(ipr)
     out: list[Route] = []
     for family in (4, 6):
         for msg in found:

@@ -59,10 +59,16 @@ def remove_missing_rule(ipr: Any) -> None:
     netlink.remove_rules(ipr, (RULE,))   # ENOENT: already gone is fine
 
 
+def dump_on_a_closed_socket(ipr: Any) -> None:
+    ipr.close()   # the socket refuses the dump (EBADF), as a netns torn down mid-ADD would
+    netlink.read_defaults(ipr)
+
+
 @pytest.mark.parametrize(("call", "code", "details"), [
     pytest.param(unreachable_default, errors.ROUTES_FAILED, "Network is unreachable", id="route-via-unreachable-gw"),
     pytest.param(rule_twice, None, None, id="rule-exists"),
     pytest.param(remove_missing_rule, None, None, id="rule-gone"),
+    pytest.param(dump_on_a_closed_socket, errors.ROUTES_FAILED, "Bad file descriptor", id="route-dump-refused"),
 ])
 def test_a_kernel_refusal_maps_to_the_cni_error_it_always_did(
     pod_netns: str, caplog: pytest.LogCaptureFixture, call: Callable[[Any], None], code: int | None,
