@@ -9,8 +9,8 @@ import pytest
 
 import cni.kube
 import cni.node.daemon
-import webhook.kube
 import webhook.cluster
+import webhook.kube
 from cni.kubeclient import KubeconfigError, api_client
 
 CONFIG = {"apiVersion": "v1", "kind": "Config", "current-context": "a",
