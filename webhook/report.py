@@ -15,6 +15,7 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 
 from cni.spec.problems import Severity
+from webhook.catalogue import configuration, entry, render_markdown
 from webhook.policy import SUPPRESSIBLE
 from webhook.sources import SourceError
 
@@ -192,8 +193,6 @@ def _suppression_help(rule: str) -> str:
 
 def _sarif_help(rule: str) -> dict[str, Any]:
     """helpUri and help (text and markdown) from the rule catalogue, the source of docs/rules/<id>.md."""
-    from webhook.catalogue import configuration, entry, render_markdown  # only for SARIF: it loads the registry
-
     found = entry(rule)
     if found is None:
         return {"help": {"text": f"netweave lint rule {rule}. {_suppression_help(rule)}"}}

@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from certs.rotation import CertificateFileError, CertPaths, dev_certificates
 from webhook.app import CatalogSource, StaticCatalog, create_app
 from webhook.catalog import CatalogError, MemoryCatalog
 from webhook.connections import LOOP_FACTORY, BoundedHttpProtocol
@@ -92,8 +93,6 @@ def with_certificates(settings: Settings) -> Settings:
             if not path.is_file():
                 raise SettingsError(f"{path}: no such certificate/key file")
         return settings
-    from certs.rotation import CertificateFileError, CertPaths, dev_certificates
-
     try:
         cert, key = dev_certificates(settings.dev_cert_dir)
     except CertificateFileError as err:

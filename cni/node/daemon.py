@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cni.context import Context
+from cni.execute import execute
+from cni.kube import KubeClient, kube_from_kubeconfig
 from cni.kubeclient import KubeconfigError, api_client
 from cni.logformat import configure_logging
 from cni.node import shim
@@ -127,8 +129,6 @@ def daemon_context(cache: WatchCache | None, node_name: str, api_client: Any = N
     """The Context the daemon's requests share: the watch cache's lookups and, given `api_client`, the daemon's
     own API credentials for every request (the service account token that kubelet keeps fresh, instead of the
     copy written into the node's kubeconfig at install time, which expires)."""
-    from cni.kube import KubeClient, kube_from_kubeconfig
-
     if api_client is not None:
         shared = KubeClient(api_client)
         kube: Callable[[str], Any] = lambda _path: shared  # noqa: E731
@@ -154,8 +154,6 @@ def execute_handler(cache: WatchCache | None, node_name: str, api_client: Any = 
     """The in-process cni.execute, fed the watch cache (and the daemon's API client) through its Context;
     `config_defaults` (the policy file) fill the policy keys a request's conflist leaves out; `failures` count
     failed delegates and networks."""
-    from cni.execute import execute
-
     context = daemon_context(cache, node_name, api_client, host_root, config_defaults, failures)
 
     def handle(env: Mapping[str, str], stdin: bytes) -> tuple[bytes, int]:
@@ -302,8 +300,6 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
 
 def _repair_reporter(metrics: NodeMetrics, api_client: Any, node: str) -> Callable[[str], None]:
     """Each config repair: counted, and a Warning Event on the Node."""
-    from cni.kube import KubeClient
-
     post = node_event_reporter(KubeClient(api_client), node)
 
     def report(reason: str) -> None:
