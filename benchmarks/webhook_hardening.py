@@ -273,24 +273,11 @@ async def slow_loris(port: int, count: int, limit_s: float, pid: int) -> dict[st
         closed_at.append(time.monotonic() - t0)
         writer.transport.abort()
 
-    def healthz() -> float:
-        """A new TLS connection and one GET /healthz, as a kubelet probe does; inf when refused."""
-        start = time.monotonic()
-        try:
-            client = RawClient(port)
-            try:
-                status, _ = client.get("/healthz")
-            finally:
-                client.close()
-        except OSError:
-            return float("inf")
-        return time.monotonic() - start if status == 200 else float("inf")
-
     async def probe() -> list[float]:
         loop = asyncio.get_running_loop()
         samples: list[float] = []
         while len(closed_at) < len(opened) and time.monotonic() < t0 + limit_s:
-            samples.append(await loop.run_in_executor(None, healthz))
+            samples.append(await loop.run_in_executor(None, healthz_once, port))
             await asyncio.sleep(0.2)
         return samples
 
@@ -344,18 +331,23 @@ def probe_healthz(port: int, end: float, out: Any) -> None:
     """Until ``end``: every 0.2 s a new TLS connection and one GET /healthz; seconds each (inf when refused)."""
     samples: list[float] = []
     while time.monotonic() < end:
-        start = time.monotonic()
-        try:
-            client = RawClient(port)
-            try:
-                status, _ = client.get("/healthz")
-            finally:
-                client.close()
-            samples.append(time.monotonic() - start if status == 200 else float("inf"))
-        except OSError:
-            samples.append(float("inf"))
+        samples.append(healthz_once(port))
         time.sleep(0.2)
     out.put(samples)
+
+
+def healthz_once(port: int) -> float:
+    """A new TLS connection and one GET /healthz, as a kubelet probe does: seconds, inf when refused."""
+    start = time.monotonic()
+    try:
+        client = RawClient(port)
+        try:
+            status, _ = client.get("/healthz")
+        finally:
+            client.close()
+    except OSError:
+        return float("inf")
+    return time.monotonic() - start if status == 200 else float("inf")
 
 
 async def busy_connections(port: int, count: int, duration: float) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from processes import stop
+from processes import publish, stop
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -368,10 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results["throughput"][f"2 workers/{n}"] = throughput(port, bodies[n], args.duration, workdir,
                                                                      use_wrk)
                 print(f"2 workers max, {n:2d} networks: {results['throughput'][f'2 workers/{n}']}", flush=True)
-    results["load_average_after"] = os.getloadavg()
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    publish(results, args.json)
     return 0
 
 

@@ -29,7 +29,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from processes import stop  # noqa: E402
+from processes import publish, stop  # noqa: E402
 from webhook_load import (  # noqa: E402
     CAPTURED,
     NAMESPACE,
@@ -256,10 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            **server_quantiles(before, server_buckets(port)), "server_rss_mib": round(rss / 1024, 1)}
                     results["fixed_rate_one_worker"][f"{pods} pods/{n}"] = row
                     print(f"{pods} pods indexed, {args.rate:.0f}/s, {n:2d} networks: {row}", flush=True)
-    results["load_average_after"] = os.getloadavg()
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    publish(results, args.json)
     return 0
 
 
