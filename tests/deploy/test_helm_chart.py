@@ -31,7 +31,8 @@ VERSIONS = ("1.28", "1.29", "1.30")
 HELM_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
 # Values under test: the kustomize base's shape (external certificates), and each optional part switched on.
 MODES: dict[str, list[str]] = {
-    "external": ["--set", "certificates.mode=external"],
+    # The kustomize base creates its namespace (kubectl apply -k); the chart does so only when asked.
+    "external": ["--set", "certificates.mode=external", "--set", "namespace.create=true"],
     "self-generated": [],
     "cert-manager": ["--set", "certificates.mode=cert-manager"],
     "cert-manager-issuer": ["--set", "certificates.mode=cert-manager", "--set", "certificates.issuerRef.name=ca",
@@ -91,6 +92,19 @@ def test_every_object_carries_the_helm_labels() -> None:
         assert labels["app.kubernetes.io/managed-by"] == "Helm" and labels["helm.sh/chart"] == "netweave-0.1.0"
 
 
+@pytest.mark.parametrize("mode", ["self-generated", "cert-manager", "crd-and-policy"])
+def test_helm_install_s_release_namespace_is_not_rendered_by_default(mode: str) -> None:
+    """Helm stores the release in its namespace before creating anything and will not adopt a Namespace object
+    it did not create: a rendered release namespace would make every `helm install -n NS` fail."""
+    assert [obj for obj in template(mode) if obj["kind"] == "Namespace"] == []
+
+
+def test_namespace_create_renders_the_release_namespace_for_privileged_node_pods() -> None:
+    [namespace] = [obj for obj in template("external", namespace="netweave-system") if obj["kind"] == "Namespace"]
+    assert namespace["metadata"]["name"] == "netweave-system"
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
 def test_external_certificates_render_exactly_the_kustomize_base() -> None:
     chart = {key: without_helm_labels(obj) for key, obj in keyed(template("external")).items()}
     base = keyed(render(BASE))
@@ -102,8 +116,8 @@ def test_external_certificates_render_exactly_the_kustomize_base() -> None:
 def test_self_generated_certificates_are_a_secret_and_the_matching_ca_bundle() -> None:
     objects = keyed(template("self-generated"))
     secret = objects.pop(("Secret", "netweave-webhook-tls"))
-    assert {k: without_helm_labels(v) for k, v in objects.items()} == _with_ca(keyed(render(BASE)),
-                                                                               secret["data"]["ca.crt"])
+    base = {key: obj for key, obj in keyed(render(BASE)).items() if key[0] != "Namespace"}
+    assert {k: without_helm_labels(v) for k, v in objects.items()} == _with_ca(base, secret["data"]["ca.crt"])
     ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
     serving = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
     _verify(ca, serving)
