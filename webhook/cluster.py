@@ -1,6 +1,6 @@
 """The API server of one kubeconfig context, read as raw JSON: pods, their events, every NAD.
 
-Used by `netweave kubectl` and by `netweave lint|plan --cluster`; the kubernetes client is imported only when a
+Used by `kubectl netweave` and by `netweave lint|plan --cluster`; the kubernetes client is imported only when a
 cluster is actually reached, so commands that never ask for one do not pay for it.
 """
 

@@ -1,7 +1,7 @@
 """The one manifest reader: paths (files, directories, Helm charts, `-` for stdin) -> Sources, and a NAD catalog
 read from a path through it.
 
-Lint, plan, `netweave kubectl` and `serve --catalog` all read manifests here, so a file means the same to each
+Lint, plan, `kubectl netweave` and `serve --catalog` all read manifests here, so a file means the same to each
 of them; parsing is sources.py's (objects with file and line), rendering a chart is charts.py's.
 """
 
