@@ -11,6 +11,7 @@ from typing import Any, Final, Literal, cast
 from cni import errors
 from cni.errors import CniError
 from cni.spec.namespaces import GLOBAL_NAMESPACES, SYSTEM_NAMESPACE
+from cni.spec.policy import PolicyProblem, strings_setting
 
 Command = Literal["ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"]
 COMMANDS: Final = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
@@ -228,14 +229,13 @@ def _bool(raw: Mapping[str, Any], key: str) -> bool:
 
 
 def _strings(raw: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = raw.get(key)
-    if value is None:
-        return default
-    if isinstance(value, str):  # Multus accepts "a,b"
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise CniError(errors.INVALID_CONFIG, f"config field {key!r} must be a list of strings")
-    return tuple(value)
+    """The policy's reader of a list of names (cni.spec.policy), so the conflist and the policy file accept the
+    same values: no "a,b" string, no empty name (nothing netweave writes uses either)."""
+    try:
+        return strings_setting(raw, key, default, "config")
+    except PolicyProblem as e:
+        raise CniError(errors.INVALID_CONFIG, f"config field {key!r} must be a list of non-empty strings",
+                       str(e)) from e
 
 
 def _object(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -23,7 +23,7 @@ def stdin(**changes: Any) -> bytes:
 
 
 def test_add_request_is_read_from_env_and_stdin() -> None:
-    req = Request.from_env(ENV, stdin(clusterRoutes=["10.96.0.0/12"], globalNamespaces="a, b"))
+    req = Request.from_env(ENV, stdin(clusterRoutes=["10.96.0.0/12"], globalNamespaces=["a", "b"]))
     assert (req.command, req.container_id, req.ifname) == ("ADD", "abc123", "eth0")
     assert req.path == ("/opt/cni/bin", "/usr/lib/cni")
     assert req.pod is not None and (req.pod.namespace, req.pod.name, req.pod.uid) == ("default", "web", "u-1")
@@ -68,6 +68,21 @@ def test_bad_requests_get_the_spec_error_code(env: dict[str, str], body: bytes, 
     with pytest.raises(CniError) as caught:
         Request.from_env(env, body)
     assert caught.value.code == code
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    pytest.param("globalNamespaces", "a,b", id="names-as-a-comma-string"),
+    pytest.param("globalNamespaces", ["a", ""], id="an-empty-name"),
+    pytest.param("clusterRoutes", "10.96.0.0/12", id="routes-as-a-string"),
+    pytest.param("clusterRoutes", [""], id="an-empty-route"),
+])
+def test_name_lists_are_read_as_the_policy_reads_them(key: str, value: object) -> None:
+    """The conflist's globalNamespaces/clusterRoutes take what the policy file takes (cni.spec.policy)."""
+    with pytest.raises(CniError) as caught:
+        Request.from_env(ENV, stdin(**{key: value}))
+    assert caught.value.code == 7
+    assert caught.value.msg == f"config field {key!r} must be a list of non-empty strings"
+    assert caught.value.details == f"config: {key} must be a list of non-empty strings"
 
 
 def test_gc_without_valid_attachments_names_the_key() -> None:
