@@ -89,21 +89,33 @@ def add(ctx: Context, req: Request) -> dict[str, Any]:
         cache.write(config.cache_dir, replace(record, results=results, rules=rules, defaults=plan.defaults,
                                               installed=installed, complete=True))
     except Exception as exc:  # anything that fails mid-ADD (a bug too) is rolled back first, then re-raised
-        where = f'network "{failed.network}" interface "{failed.ifname}"' if failed else "pod routes"
         if failed is not None:
             ctx.network_failed(failed.network, "ADD")
-        logger.info("ADD failed at %s, rolling back", where, extra={"container_id": req.container_id})
+        logger.info("ADD failed at %s, rolling back", failed_where(failed), extra={"container_id": req.container_id})
         done = attachments[: attachments.index(failed) + 1] if failed else attachments
         clean = _rollback(ctx, req, done, results, rules)
         _settle_rollback(config, record, done, results, clean)
-        at = FailedAt(network=failed.network if failed else None, interface=failed.ifname if failed else None,
-                      rollback="complete" if clean else "incomplete")
-        e = exc if isinstance(exc, CniError) else errors.unexpected(exc)
-        failure = CniError(e.code, f"{where}: {e.msg}", e.details, at=at)
+        failure = add_failed(exc, failed, clean=clean)
         report.event(ctx, api, pod, "FailedAddingInterface", str(failure), warning=True)
         raise failure from exc   # logged once, with `at`, by cni.execute
     report.publish(ctx, api, pod, attachments, results, plan.defaults)
     return convert(results[attachments[0].ifname], req.cni_version)
+
+
+def failed_where(failed: Attachment | None) -> str:
+    """Where an ADD failed: the network whose delegate failed, or (None) the pod's routes after every delegate
+    succeeded."""
+    return f'network "{failed.network}" interface "{failed.ifname}"' if failed else "pod routes"
+
+
+def add_failed(exc: Exception, failed: Attachment | None, *, clean: bool) -> CniError:
+    """The error of an ADD (a runtime's or a hot-plug's) that failed at `failed` and was rolled back (`clean`:
+    completely); a bug becomes code 999. The one builder of both, so their messages and FailedAt cannot drift;
+    the caller raises it `from exc`."""
+    e = exc if isinstance(exc, CniError) else errors.unexpected(exc)
+    at = FailedAt(network=failed.network if failed else None, interface=failed.ifname if failed else None,
+                  rollback="complete" if clean else "incomplete")
+    return CniError(e.code, f"{failed_where(failed)}: {e.msg}", e.details, at=at)
 
 
 def delete(ctx: Context, req: Request) -> None:
@@ -166,8 +178,10 @@ def gc(ctx: Context, req: Request) -> None:
         try:
             _delete_record(ctx, req, record, netns=record.netns)
         except CniError as e:   # GC goes on with the other records; this one stays for the next GC
-            logger.warning("GC of %s/%s failed: %s", container_id, ifname, e,
-                           extra=e.at.log_fields() if e.at else None)
+            # Its error record: GC succeeds, and what this attachment holds (an interface, a lease) leaks until
+            # a later GC deletes it.
+            logger.error("GC could not delete %s/%s: %s", container_id, ifname, e, extra=errors.failure_fields(
+                e, command="GC", container_id=container_id, ifname=ifname, pod=pod_name(record.pod)))
             continue
         cache.remove(config.cache_dir, container_id, ifname)
         if record.complete:
@@ -341,7 +355,7 @@ def _rollback(ctx: Context, req: Request, done: Sequence[Attachment], results: M
 def warn_not_deleted(during: str, fatal: CniError) -> None:
     """A DEL that failed inside another operation (a rollback step, hot-plug): a warning of its own; the
     operation's error, if it fails, is logged once by its caller."""
-    logger.warning("%s could not DEL: %s", during, fatal, extra=fatal.at.log_fields() if fatal.at else None)
+    logger.warning("%s could not DEL: %s", during, fatal, extra=fatal.log_fields())
 
 
 def _settle_rollback(config: Config, record: Record, done: Sequence[Attachment],
@@ -389,7 +403,7 @@ def _del_attachments(ctx: Context, req: Request, attachments: Sequence[Attachmen
             if first is None:
                 first = fatal
             else:
-                logger.warning("DEL failed too: %s", fatal, extra=fatal.at.log_fields() if fatal.at else None)
+                logger.warning("DEL failed too: %s", fatal, extra=fatal.log_fields())
     return first
 
 
@@ -448,13 +462,34 @@ def _delete_uncached(ctx: Context, req: Request, config: Config) -> None:
 
 
 def _remove_rules(netns: str, rules: Sequence[Rule]) -> None:
+    """Best-effort on every path (ADD rollback, DEL, GC, hot-plug): the rules go with the netns anyway, and no
+    DEL may get stuck on them. A refusal is a warning; anything else (a bug, a malformed rule in a record) is an
+    error record with its traceback, and the operation goes on."""
     if not rules or not netns or not os.path.exists(netns):
         return
     try:
         with netlink.pod_netns(netns) as ipr:
-            netlink.remove_rules(ipr, rules)
-    except netlink.failures(CniError) as e:   # best-effort: the rules go with the netns anyway
-        logger.warning("cannot remove source rules: %s", e)
+            for rule in rules:   # one at a time: a bad rule does not keep the others
+                try:
+                    netlink.remove_rules(ipr, (rule,))
+                except Exception as e:  # best-effort (see the docstring): the next rule still goes
+                    _rule_not_removed(netns, f"rule from {rule.src!r}", e)
+    except Exception as e:  # opening the netns socket: best-effort too
+        _rule_not_removed(netns, "source rules", e)
+
+
+def _rule_not_removed(netns: str, what: str, e: Exception) -> None:
+    extra = {"netns": netns}
+    if isinstance(e, netlink.failures(CniError)):
+        logger.warning("cannot remove %s in %s: %s", what, netns, e, extra=extra)
+    else:
+        logger.error("cannot remove %s in %s (a bug; going on without it): %r", what, netns, e, extra=extra,
+                     exc_info=e)
+
+
+def pod_name(pod: Mapping[str, str | None] | None) -> str | None:
+    """The "namespace/name" of a record's pod (None without one)."""
+    return f"{pod.get('namespace')}/{pod.get('name')}" if pod and pod.get("name") else None
 
 
 def request_json(req: Request) -> dict[str, Any]:

@@ -58,6 +58,10 @@ class CniError(Exception):
         self.details = details
         self.at = at
 
+    def log_fields(self) -> dict[str, str | None]:
+        """The FailedAt fields of its log record ({} when it carries none)."""
+        return self.at.log_fields() if self.at else {}
+
     def bug(self) -> BaseException | None:
         """The exception a code 999 stands for (a layer rolled back, then raised it `from` the bug), for the
         traceback of the one log record; None for every other failure."""
@@ -79,7 +83,15 @@ class CniError(Exception):
         return f"{self.msg}: {self.details}" if self.details else self.msg
 
 
-def unexpected(exc: BaseException, *, at: FailedAt | None = None) -> CniError:
+def unexpected(exc: BaseException) -> CniError:
     """Code 999 for a failure that is not a CniError (a bug): the one way every layer reports one. The caller
     raises it `from exc`, so the one log record can carry the original traceback."""
-    return CniError(UNEXPECTED, "unexpected error", repr(exc), at=at)
+    return CniError(UNEXPECTED, "unexpected error", repr(exc))
+
+
+def failure_fields(e: CniError, *, command: str | None, container_id: str | None, ifname: str | None,
+                   pod: str | None) -> dict[str, object]:
+    """The structured fields of the one error record of a failed operation (a CNI call, a hot-plug step, a GC
+    delete): what an operator needs to find the sandbox, the code, and where it failed."""
+    return {"command": command, "container_id": container_id, "ifname": ifname, "pod": pod, "code": e.code,
+            **e.log_fields()}

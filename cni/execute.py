@@ -66,15 +66,15 @@ def _version_hint(stdin: bytes) -> str:
 def _failed(environ: Mapping[str, str], e: CniError, version: str, *, bug: BaseException | None) -> Outcome:
     """The one error record of a failed operation, then the spec's error reply. Lower layers attach where it failed
     (e.at) instead of logging it; a bug (code 999) brings its traceback."""
-    logger.error("%s failed: %s", environ.get("CNI_COMMAND", "?"), e, extra=failure_fields(environ, e),
+    logger.error("%s failed: %s", environ.get("CNI_COMMAND", "?"), e, extra=_failure_fields(environ, e),
                  exc_info=bug)
     return Outcome(e.to_bytes(version), 1)
 
 
-def failure_fields(environ: Mapping[str, str], e: CniError) -> dict[str, object]:
-    """What an operator needs of a failed operation, as structured log fields."""
+def _failure_fields(environ: Mapping[str, str], e: CniError) -> dict[str, object]:
+    """The failed operation's log fields, from the runtime's environment."""
     args = dict(item.partition("=")[::2] for item in environ.get("CNI_ARGS", "").split(";") if "=" in item)
     namespace, name = args.get("K8S_POD_NAMESPACE"), args.get("K8S_POD_NAME")
-    return {"command": environ.get("CNI_COMMAND"), "container_id": environ.get("CNI_CONTAINERID"),
-            "ifname": environ.get("CNI_IFNAME"), "pod": f"{namespace}/{name}" if namespace and name else None,
-            "code": e.code, **(e.at.log_fields() if e.at else {})}
+    return errors.failure_fields(e, command=environ.get("CNI_COMMAND"), container_id=environ.get("CNI_CONTAINERID"),
+                                 ifname=environ.get("CNI_IFNAME"),
+                                 pod=f"{namespace}/{name}" if namespace and name else None)

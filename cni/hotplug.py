@@ -25,7 +25,7 @@ from cni import attach, cache, errors, invoke, netlink, report
 from cni.attach import planned_from
 from cni.cache import Record
 from cni.context import Context
-from cni.errors import CniError, FailedAt
+from cni.errors import CniError
 from cni.kube import Api
 from cni.plan import Attachment
 from cni.request import DEFAULT_OS_PATH, Request, parse_config
@@ -164,10 +164,7 @@ def _apply(ctx: Context, api: Api, req: Request, record: Record, diff: Diff, pod
         record = _add(ctx, req, record, diff, stuck)
     except CniError as e:
         # The one error record of a failed hot-plug (the loop only notes the outcome at info).
-        logger.error("hot-plug ADD failed: %s", e, extra={"container_id": record.container_id, "ifname": record.ifname,
-                                                          "pod": _pod_name(record), "code": e.code,
-                                                          **(e.at.log_fields() if e.at else {})},
-                     exc_info=e.bug())
+        _log_failure("hot-plug ADD failed", record, e)
         report.event(ctx, api, pod, "FailedAddingInterface", f"hot-plug: {e}", warning=True)
         if diff.removed:
             report.write_status(ctx, api, pod, record.attachments, record.results, record.defaults or ())
@@ -192,7 +189,7 @@ def _remove(ctx: Context, api: Api, req: Request, record: Record, diff: Diff,
                                         container_id=record.container_id, pod=record.pod)
         if fatal is not None:
             stuck.insert(0, att)
-            attach.warn_not_deleted("hot-plug removal", fatal)
+            _log_failure("hot-plug removal could not DEL", record, fatal)   # it may leak an interface
             report.event(ctx, api, pod, "FailedRemovingInterface", f"hot-plug: {fatal}", warning=True)
             continue
         results = {k: v for k, v in record.results.items() if k != att.ifname}
@@ -211,24 +208,22 @@ def _add(ctx: Context, req: Request, record: Record, diff: Diff, stuck: Sequence
     results = dict(record.results)
     installed = {k: tuple(v) for k, v in record.installed.items()} or _installed_from(record)
     done: list[Attachment] = []
+    failed: Attachment | None = None   # as in attach.add: None once every delegate succeeded
     with netlink.PodNetns(record.netns) as pod_ns:
         saved = attach._take_defaults(pod_ns, required=True)
         try:
-            for att in diff.added:
-                done.append(att)
-                record = replace(record, attachments=(*record.attachments, att))
+            for failed in diff.added:
+                done.append(failed)
+                record = replace(record, attachments=(*record.attachments, failed))
                 cache.write(req.config.cache_dir, record)   # in doubt until its result is recorded
-                results[att.ifname] = invoke.add_list(ctx, att.plugins, attach._invocation(req, att),
-                                                      att.runtime_config)
-                installed[att.ifname] = attach._take_defaults(pod_ns, required=True)
+                results[failed.ifname] = invoke.add_list(ctx, failed.plugins, attach._invocation(req, failed),
+                                                         failed.runtime_config)
+                installed[failed.ifname] = attach._take_defaults(pod_ns, required=True)
+            failed = None
             plan = attach._apply_routes(pod_ns, final, results, installed, req.config)
         except Exception as exc:  # anything that fails mid-ADD (a bug too) is undone first, then re-raised
-            e = exc if isinstance(exc, CniError) else errors.unexpected(exc)
-            where = f'network "{done[-1].network}" interface "{done[-1].ifname}"' if done else "pod routes"
             clean = _undo(ctx, req, before, done, results, pod_ns, saved)
-            at = FailedAt(network=done[-1].network if done else None, interface=done[-1].ifname if done else None,
-                          rollback="complete" if clean else "incomplete")
-            raise CniError(e.code, f"{where}: {e.msg}", e.details, at=at) from exc
+            raise attach.add_failed(exc, failed, clean=clean) from exc
     _remove_stale_rules(record.netns, record.rules, plan)
     return replace(record, attachments=tuple(final), results={a.ifname: results[a.ifname] for a in final},
                    installed={a.ifname: installed.get(a.ifname, ()) for a in final}, rules=plan.rules,
@@ -269,8 +264,8 @@ def _settle_in_doubt(ctx: Context, req: Request, record: Record) -> Record:
                                         container_id=record.container_id, pod=record.pod)
         if fatal is None:
             gone.append(att)
-        else:
-            attach.warn_not_deleted("hot-plug settling an attachment in doubt", fatal)
+        else:   # it may leak an interface; the next reconcile tries again
+            _log_failure("hot-plug could not DEL an attachment in doubt", record, fatal)
     record = replace(record, attachments=tuple(a for a in record.attachments if a not in gone))
     cache.write(req.config.cache_dir, record)
     logger.info("hot-plug settled attachments in doubt", extra={"container_id": record.container_id,
@@ -278,9 +273,11 @@ def _settle_in_doubt(ctx: Context, req: Request, record: Record) -> Record:
     return record
 
 
-def _pod_name(record: Record) -> str | None:
-    pod = record.pod or {}
-    return f"{pod.get('namespace')}/{pod.get('name')}" if pod.get("name") else None
+def _log_failure(what: str, record: Record, e: CniError) -> None:
+    """The one error record of a failed hot-plug step (a bug brings its traceback)."""
+    logger.error("%s: %s", what, e, exc_info=e.bug(), extra=errors.failure_fields(
+        e, command="hot-plug", container_id=record.container_id, ifname=record.ifname,
+        pod=attach.pod_name(record.pod)))
 
 
 def _installed_from(record: Record) -> dict[str, tuple[Route, ...]]:

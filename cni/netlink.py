@@ -173,7 +173,10 @@ def take_defaults(ipr: Any) -> list[Route]:
 
 def apply_plan(ipr: Any, plan: RoutePlan) -> None:
     """Make the pod match `plan`: its defaults are the only ones, then routes (replace) and rules (EEXIST ok)."""
-    indexes = {name: index for index, name in _link_names(ipr).items()}
+    try:
+        indexes = {name: index for index, name in _link_names(ipr).items()}
+    except failures() as e:   # as in read_defaults: a route failure of this pod, not a bug (999)
+        raise CniError(errors.ROUTES_FAILED, "cannot list the pod's interfaces", str(e)) from e
     for family in FAMILIES:
         _delete_defaults(ipr, family)
     for route in plan.defaults:
@@ -200,8 +203,12 @@ def remove_rules(ipr: Any, rules: Sequence[Rule]) -> None:
 
 def _delete_defaults(ipr: Any, family: Family) -> None:
     for _ in range(MAX_DELETES):
-        found = [m for m in ipr.route("dump", family=AF[family], table=MAIN_TABLE)
-                 if m["dst_len"] == 0 and m["type"] == 1]
+        try:
+            found = [m for m in ipr.route("dump", family=AF[family], table=MAIN_TABLE)
+                     if m["dst_len"] == 0 and m["type"] == 1]
+        except failures() as e:   # as in read_defaults
+            raise CniError(errors.ROUTES_FAILED, f"cannot read the pod's default routes (IPv{family})",
+                           str(e)) from e
         if not found:
             return
         msg = found[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -154,6 +155,26 @@ def test_gc_skips_a_fresh_incomplete_record_but_collects_an_old_one(fake: Fake) 
     attach.gc(CTX, fake.request("GC", **{VALID: []}))
     assert fake.records() == ["fresh-eth0"]
     assert [c["containerID"] for c in fake.calls()] == ["stale"]
+
+
+def test_a_gc_delete_that_fails_is_one_error_record_and_gc_goes_on(
+    fake: Fake, caplog: pytest.LogCaptureFixture
+) -> None:
+    """c1's ADD succeeded, so its failed DEL may leak an interface: an error record, not a warning; c2 (nothing
+    of it exists) is still collected, and GC succeeds."""
+    fake.record("c1", results={"eth0": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}})
+    fake.record("c2")
+    fake.fail_on("DEL")
+    with caplog.at_level(logging.DEBUG, logger="cni"):
+        attach.gc(CTX, fake.request("GC", **{VALID: []}))
+    assert fake.records() == ["c1-eth0"]
+    assert sorted(c["containerID"] for c in fake.calls()) == ["c1", "c2"]
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    fields = {k: getattr(error, k, None) for k in ("command", "container_id", "ifname", "pod", "code", "network",
+                                                    "network_ifname", "fatal_because")}
+    assert fields == {"command": "GC", "container_id": "c1", "ifname": "eth0", "pod": "default/web", "code": 103,
+                      "network": "fakenet", "network_ifname": "eth0",
+                      "fatal_because": "its ADD succeeded, so it may still hold an interface or a lease"}
 
 
 def test_add_whose_rollback_is_told_to_try_again_keeps_the_record_for_the_runtime_s_del(fake: Fake) -> None:
