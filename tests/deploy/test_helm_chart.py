@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from tests.deploy.rendered import BASE, CRD, render
 from tests.paths import REPO
 from tests.prerequisites import require
 from webhook.policy import Policy
+from webhook.policy_schema import policy_schema
 
 CHART = REPO / "deploy" / "helm" / "netweave"
 VERSIONS = ("1.28", "1.29", "1.30")
@@ -204,6 +206,23 @@ def test_values_schema_rejects_bad_values_naming_the_field(values: list[str], na
     done = helm("template", "netweave", str(CHART), "--namespace", "netweave-system", *values)
     assert done.returncode != 0 and "values don't meet the specifications of the schema" in done.stderr
     assert named in done.stderr, done.stderr
+
+
+def test_the_policy_value_has_exactly_the_policy_file_s_schema() -> None:
+    """One schema of the policy: a key the webhook reads (hotPlug, say) is a key the chart lets through."""
+    chart_policy = json.loads((CHART / "values.schema.json").read_text())["properties"]["policy"]
+    assert chart_policy["properties"] == policy_schema()["properties"]
+    assert chart_policy["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("values", [
+    pytest.param(["--set", "policy.hotPlug=true"], id="hot-plug-on"),
+    pytest.param(["--set", "policy.hotPlug.enabled=true", "--set", "policy.hotPlug.namespaces={team-a}"],
+                 id="hot-plug-namespaces"),
+])
+def test_every_policy_setting_can_be_given_to_the_chart(values: list[str]) -> None:
+    done = helm("template", "netweave", str(CHART), "--namespace", "netweave-system", *values)
+    assert done.returncode == 0, done.stderr
 
 
 def _validation_cases() -> list[Any]:
