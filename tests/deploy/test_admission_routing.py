@@ -176,6 +176,22 @@ def _status_removed(request: dict[str, Any]) -> dict[str, Any]:
     return _update(request, {STATUS: "[]"}, None)
 
 
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+DEFAULT = "v1.multus-cni.io/default-network"
+
+
+def _metadata_patch(request: dict[str, Any]) -> dict[str, Any]:
+    """What controllers and kubectl do to a running multi-network pod: labels, finalizers, ownerReferences."""
+    changed = copy.deepcopy(request)
+    changed["operation"] = "UPDATE"
+    changed["oldObject"] = copy.deepcopy(changed["object"])
+    metadata = changed["object"]["metadata"]
+    metadata["labels"] = {**metadata.get("labels", {}), "team": "a"}
+    metadata["finalizers"] = []
+    metadata["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "u"}]
+    return changed
+
+
 def _pod_in_system_namespace(request: dict[str, Any]) -> dict[str, Any]:
     return {**request, "namespace": "netweave-system"}
 
@@ -202,6 +218,26 @@ def _deleted(request: dict[str, Any]) -> dict[str, Any]:
         pytest.param("014", _status_unchanged_label_added, NONE, id="update-keeping-network-status-not-sent"),
         pytest.param("014", _status_removed, NONE, id="update-removing-network-status-not-sent"),
         pytest.param("014", lambda r: _update(r, None, None), NONE, id="plain-pod-update-not-sent"),
+        pytest.param("008", _metadata_patch, NONE, id="metadata-patch-of-multi-network-pod-not-sent"),
+        pytest.param("014", lambda r: _update(r, {NETWORKS: "a", "x": "1"}, {NETWORKS: "a", "x": "2"}), NONE,
+                     id="other-annotation-changed-not-sent"),
+        pytest.param("014", lambda r: _update(r, {NETWORKS: "a"}, {NETWORKS: "b"}), POD_UPDATE,
+                     id="update-changing-networks"),
+        pytest.param("014", lambda r: _update(r, {"x": "1"}, {"x": "1", NETWORKS: "a"}), POD_UPDATE,
+                     id="update-adding-networks"),
+        pytest.param("014", lambda r: _update(r, None, {DEFAULT: "kube-system/calico"}), POD_UPDATE,
+                     id="update-adding-default-network-to-pod-without-annotations"),
+        pytest.param("014", lambda r: _update(r, {DEFAULT: "kube-system/calico"}, {"x": "1"}), POD_UPDATE,
+                     id="update-removing-default-network"),
+        pytest.param("014", lambda r: _update(r, {DEFAULT: "a"}, {DEFAULT: "b", STATUS: "[]"}), POD_UPDATE,
+                     id="update-changing-default-network"),
+        pytest.param("014", lambda r: _update(r, {NETWORKS: "a", STATUS: "[]"}, {NETWORKS: "a", STATUS: "[]"}), NONE,
+                     id="update-keeping-every-watched-annotation-not-sent"),
+        pytest.param("014", lambda r: _update(r, {NETWORKS: "a", STATUS: "[]"}, {NETWORKS: "a"}), NONE,
+                     id="update-removing-network-status-beside-networks-not-sent"),
+        pytest.param("014", lambda r: _update(r, None, {"x": "1"}), NONE, id="annotations-added-unwatched-not-sent"),
+        pytest.param("014", lambda r: _update(r, {"x": "1"}, None), NONE, id="annotations-removed-unwatched-not-sent"),
+        pytest.param("014", lambda r: _update(r, {STATUS: "[]"}, {}), NONE, id="status-removed-to-empty-map-not-sent"),
         pytest.param("008", _pod_in_system_namespace, NONE, id="own-namespace-skipped"),
         pytest.param("008", _pod_status_update, NONE, id="status-subresource-skipped"),
         pytest.param("001", _deleted, NAD, id="nad-delete-network-in-use"),
