@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from tests.deploy.rendered import BASE, UNINSTALL, find, render
+from tests.deploy.uninstall_pod import check_uninstall_pod
 
 IMAGE = "ghcr.io/netweave/netweave:0.1.0"
 
@@ -57,6 +58,8 @@ def test_daemonset_runs_on_every_node_in_the_host_network() -> None:
     assert pod["tolerations"] == [{"operator": "Exists"}]
     assert pod["serviceAccountName"] == "netweave-node"
     assert pod["priorityClassName"] == "system-node-critical"
+    # Linux nodes only: a Windows node would hold a pod that never starts and stall every rolling update.
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
 
 
 def test_init_container_installs_the_cni() -> None:
@@ -130,10 +133,12 @@ def test_no_pre_stop_uninstall_on_the_daemon() -> None:
 
 def test_uninstall_daemonset_runs_node_uninstall() -> None:
     daemonset = find(render(UNINSTALL), "DaemonSet", "netweave-node-uninstall")
-    [uninstall] = daemonset["spec"]["template"]["spec"]["initContainers"]
-    assert uninstall["image"] == IMAGE
-    assert uninstall["args"][0] == "node-uninstall"
+    pod = daemonset["spec"]["template"]["spec"]
+    assert [c["image"] for c in pod["initContainers"]] == [IMAGE, IMAGE]
     assert daemonset["metadata"]["namespace"] == "netweave-system"
+    check_uninstall_pod(daemonset, bin_dir="/opt/cni/bin", conf_dir="/etc/cni/net.d", socket=_daemon_args().socket)
+    # Wherever the node daemon runs, and only there.
+    assert (pod["tolerations"], pod["nodeSelector"]) == (_pod()["tolerations"], _pod()["nodeSelector"])
 
 
 def test_webhook_and_node_read_the_one_policy_configmap() -> None:
