@@ -27,11 +27,11 @@ Repaired = Callable[[str], None]
 
 
 def node_event_reporter(kube: KubeClient, node: str, *, every: float = EVENT_INTERVAL,
-                        clock: Callable[[], float] = time.monotonic) -> Repaired:
+                        clock: Callable[[], float] = time.monotonic, event_reason: str = REPAIR_REASON) -> Repaired:
     """Announce repairs as Warning Events on the Node (`kubectl describe node` shows that something keeps
     rewriting /etc/cni/net.d), at most one per `every` seconds: an agent that fights the guard every second must
     not flood the API server (each repair is still logged and counted). An Event that cannot be posted is logged;
-    the repair stands."""
+    the repair stands. `event_reason`: the Event's reason (the daemon's bad-policy Events use it too)."""
     last: list[float] = []
 
     def report(reason: str) -> None:
@@ -40,9 +40,9 @@ def node_event_reporter(kube: KubeClient, node: str, *, every: float = EVENT_INT
             return
         last[:] = [now]
         try:
-            kube.create_node_event(reason=REPAIR_REASON, message=reason, warning=True, node=node)
+            kube.create_node_event(reason=event_reason, message=reason, warning=True, node=node)
         except CniError as err:
-            logger.warning("repair event not posted", extra={"error": str(err)})
+            logger.warning("node event not posted", extra={"reason": event_reason, "error": str(err)})
 
     return report
 

@@ -37,13 +37,14 @@ from cni.node.settings import NodeSettings
 from cni.node.watchcache import WatchCache
 from cni.reflector import ResponseStream
 from cni.request import DEFAULT_CACHE_DIR
-from cni.spec.policy import PolicyProblem
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_METRICS = "127.0.0.1:9653"
 DEFAULT_LIMITS = Limits()
 STUCK_FACTOR = 3.0
+LAST_GOOD_POLICY = "policy.last-good.json"
+POLICY_EVENT_REASON = "NetweavePolicyInvalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,30 +246,31 @@ async def serve(options: DaemonOptions, handler: Handler, metrics: NodeMetrics,
     return unfinished
 
 
-def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int:
-    """Start the watches, then serve; `handler` replaces cni.execute (tests, benchmarks).
+def run_daemon(options: DaemonOptions, *, handler: Handler | None = None,
+               stopping: StopRequest | None = None) -> int:
+    """Start the watches, then serve; `handler` replaces cni.execute (tests, benchmarks); `stopping`: the caller's
+    stop request, already installed (a daemon run off the main thread, which cannot install signal handlers).
 
     SIGTERM/SIGINT: stop accepting, let in-flight operations finish within --shutdown-grace, remove the socket,
     exit 0. Operations still running after the grace cannot be waited for (their worker threads would hold the
     interpreter's exit): the daemon then exits 1 at once; DEL recovers what they did from the ADD records.
     """
-    stopping = StopRequest()
-    with stopping.installed():
-        try:  # validated at start: a bad policy is an error, not a silent default
-            policy = PolicyFile(options.policy_file) if options.policy_file is not None else None
-        except PolicyProblem as err:
-            logger.error("bad policy", extra={"error": str(err)})
-            return 2
+    with contextlib.ExitStack() as signals:
+        if stopping is None:
+            stopping = signals.enter_context(StopRequest().installed())
         try:
             transport = KubeTransport.connect(options.kubeconfig)
         except KubeconfigError as err:  # no usable API credentials
             logger.error("cannot configure API access",
                          extra={"kubeconfig": options.kubeconfig, "error": str(err)})
             return 2
+        policy = open_policy(options, transport.api_client)
         listeners: list[Callable[[], None]] = []
         cache = WatchCache(transport, node_name=options.node_name, on_change=lambda: _notify(listeners))
         cache.start()
         metrics = NodeMetrics(cache=cache_probe(cache), lookups=lambda: lookup_counts(cache))
+        if policy is not None:
+            metrics.watch_policy(policy.problem)
         guard = ConfGuard(options.guard, on_repair=_repair_reporter(metrics, transport.api_client,
                                                                      options.node_name)) \
             if options.guard is not None else None
@@ -296,6 +298,27 @@ def run_daemon(options: DaemonOptions, *, handler: Handler | None = None) -> int
         logging.shutdown()
         os._exit(1)
     return 0
+
+
+def last_good_path(options: DaemonOptions) -> Path:
+    """Where the last accepted policy is kept on the host: under the first cache dir, which the daemon owns and
+    which outlives its container; in a subdirectory, since cni.cache reads every *.json there as an ADD record."""
+    return Path(options.cache_dirs[0]) / "daemon" / LAST_GOOD_POLICY
+
+
+def open_policy(options: DaemonOptions, api_client: Any) -> PolicyFile | None:
+    """The --policy file, its bad versions reported as Warning Events on the Node. Its content never stops the
+    daemon (cni.node.policy): a cluster-wide typo would otherwise crash-loop every node at its next restart."""
+    if options.policy_file is None:
+        return None
+    post = node_event_reporter(KubeClient(api_client), options.node_name, event_reason=POLICY_EVENT_REASON)
+
+    def report(problem: str) -> None:
+        # Off the caller's thread: an unreachable API server must not delay the start (DEL needs no API) or a
+        # readiness probe.
+        threading.Thread(target=post, args=(problem,), name="policy-event", daemon=True).start()
+
+    return PolicyFile(options.policy_file, last_good=last_good_path(options), on_problem=report)
 
 
 def _repair_reporter(metrics: NodeMetrics, api_client: Any, node: str) -> Callable[[str], None]:
@@ -394,7 +417,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", type=Path, help="the netweave policy file (.netweave.yaml keys, the ConfigMap "
                         "netweave-policy the webhook reads too): namespaceIsolation, globalNamespaces, "
                         "systemNamespace, clusterRoutes and sourceRouting apply to every conflist that does not set "
-                        "them; validated at start, re-read when it changes (a missing file: built-in defaults)")
+                        "them; re-read when it changes (a missing file: built-in defaults); while it is bad, the "
+                        "last good policy (kept under the first --cache-dir) or the defaults serve and /readyz fails")
 
 
 def options_from(args: argparse.Namespace, settings: NodeSettings) -> DaemonOptions:

@@ -2,7 +2,8 @@
 
 Served on --metrics (the DaemonSet binds the node's IP, so Prometheus can scrape it; docs/monitoring has a
 PodMonitor). /healthz (liveness): 503 when an operation hangs far past its timeout or the serving loop does not
-respond. /readyz (readiness): 503 until the watches listed once, and while the loop or its socket cannot serve.
+respond. /readyz (readiness): 503 until the watches listed once, while the loop or its socket cannot serve, and
+while the policy file is bad (a rollout then stalls on the first node instead of spreading a bad policy).
 """
 
 import json
@@ -72,6 +73,10 @@ class NodeMetrics:
                                          ["network", "command"], registry=self.registry)
         self._repairs = Counter("netweave_node_config_repairs", "Times the config guard rewrote "
                                 "00-netweave.conflist", registry=self.registry)
+        self._policy_valid = Gauge("netweave_node_policy_valid", "1 while the policy file is in force, 0 while "
+                                   "it is bad (the last good policy or the defaults serve)", registry=self.registry)
+        self._policy_problem: Callable[[], str | None] = lambda: None
+        self._policy_valid.set_function(lambda: 0.0 if self._policy_problem() else 1.0)
         self._cache = cache or (lambda: {})
         self._stuck: Callable[[], str | None] = lambda: None
         self._unready: Callable[[], str | None] = lambda: None
@@ -110,6 +115,11 @@ class NodeMetrics:
         """Make /readyz fail while `unready()` returns a reason (the socket gone, the loop not serving)."""
         self._unready = unready
 
+    def watch_policy(self, problem: Callable[[], str | None]) -> None:
+        """Make /readyz fail and netweave_node_policy_valid 0 while `problem()` returns why the policy file is
+        not in force."""
+        self._policy_problem = problem
+
     def health(self) -> tuple[int, bytes]:
         """/healthz: 200 while the daemon serves (the body says whether the caches are synced); 503 when stuck."""
         reason = self._stuck()
@@ -119,9 +129,9 @@ class NodeMetrics:
 
     def ready(self) -> tuple[int, bytes]:
         """/readyz: 503 until every watch listed once (lookups fall back to GETs meanwhile) and while the daemon
-        cannot serve the shim."""
+        cannot serve the shim or its policy file is bad."""
         synced = all(s for _, s in self._cache().values())
-        reason = self._unready()
+        reason = self._unready() or self._policy_problem()
         body = {"synced": synced, "reason": reason}
         return (200 if synced and reason is None else 503), json.dumps(body).encode()
 

@@ -170,7 +170,7 @@ def test_an_event_that_cannot_be_posted_leaves_the_repair_standing(installed: La
     with caplog.at_level(logging.WARNING, logger="cni.node.confguard"):
         assert ConfGuard(installed, on_repair=node_event_reporter(kube, "node-1")).check() is not None
     assert installed.conflist.exists()
-    [failed] = [r for r in caplog.records if r.getMessage() == "repair event not posted"]
+    [failed] = [r for r in caplog.records if r.getMessage() == "node event not posted"]
     assert "cannot reach the API server" in failed.__dict__["error"]
 
 

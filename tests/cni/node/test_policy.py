@@ -153,13 +153,15 @@ def test_an_unknown_rule_id_is_refused_at_admission(tmp_path: Path) -> None:
         Policy.load(path)
 
 
-def test_a_bad_file_is_refused_at_start(tmp_path: Path) -> None:
+def test_a_bad_file_at_start_is_reported_not_raised(tmp_path: Path) -> None:
+    """The daemon must start (tests/cni/node/test_policy_fallback.py): the defaults serve and the problem shows."""
     path = tmp_path / "netweave.yaml"
     path.write_text("namespaceIsolation: [\n")
     with pytest.raises(PolicyProblem, match="not valid YAML"):
-        PolicyFile(path)
-
-
+        read_policy_file(path)
+    policy = PolicyFile(path)
+    assert policy.config_defaults() == {}
+    assert f"{path}: the policy file is not valid YAML" in (policy.problem() or "")
 
 
 def test_node_settings_are_accepted_by_admission() -> None:
