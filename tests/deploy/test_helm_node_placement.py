@@ -4,6 +4,8 @@ says where it comes from)."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -87,3 +89,22 @@ def test_the_webhook_budget_exists_only_when_a_drain_can_honour_it(replicas: int
     assert (pdb is not None) == budget
     if pdb is not None:
         assert pdb["spec"]["minAvailable"] == 1 < replicas
+
+
+@pytest.mark.parametrize("uninstall", [False, True])
+def test_notes_give_the_removal_steps_for_the_release(uninstall: bool, tmp_path: Path) -> None:
+    """NOTES.txt, rendered by helm (wrapped in a define, since `helm template` does not print NOTES)."""
+    chart = tmp_path / "netweave"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "notes.yaml").write_text(
+        '{{- define "notes" }}' + notes + '{{- end }}\nnotes: {{ include "notes" . | toJson }}\n')
+    done = helm("template", "rel", str(chart), "--namespace", "cni", "--show-only", "templates/notes.yaml",
+                "--set", f"uninstall.enabled={str(uninstall).lower()}")
+    assert done.returncode == 0, done.stderr
+    text = yaml.safe_load(done.stdout)["notes"]
+    steps = ["kubectl -n cni rollout status ds/netweave-node-uninstall", "helm uninstall rel -n cni"]
+    if not uninstall:
+        steps.insert(0, "helm upgrade rel deploy/helm/netweave -n cni --reuse-values --set uninstall.enabled=true")
+    lines = [line.strip() for line in text.splitlines()]
+    assert [line for line in lines if line in steps] == steps
