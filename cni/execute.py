@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from cni import attach, errors
 from cni.context import Context
 from cni.errors import CniError
-from cni.request import LATEST_VERSION, SUPPORTED_VERSIONS, Request
+from cni.request import LATEST_VERSION, SUPPORTED_VERSIONS, Request, parse_cni_args, pod_of
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,10 @@ def _failed(environ: Mapping[str, str], e: CniError, version: str, *, bug: BaseE
 
 
 def _failure_fields(environ: Mapping[str, str], e: CniError) -> dict[str, object]:
-    """The failed operation's log fields, from the runtime's environment."""
-    args = dict(item.partition("=")[::2] for item in environ.get("CNI_ARGS", "").split(";") if "=" in item)
-    namespace, name = args.get("K8S_POD_NAMESPACE"), args.get("K8S_POD_NAME")
+    """The failed operation's log fields, from the runtime's environment (read with request.py's own parsers)."""
+    try:
+        pod = pod_of(parse_cni_args(environ.get("CNI_ARGS", "")))
+    except CniError:   # the failure being logged may be that very CNI_ARGS
+        pod = None
     return errors.failure_fields(e, command=environ.get("CNI_COMMAND"), container_id=environ.get("CNI_CONTAINERID"),
-                                 ifname=environ.get("CNI_IFNAME"),
-                                 pod=f"{namespace}/{name}" if namespace and name else None)
+                                 ifname=environ.get("CNI_IFNAME"), pod=str(pod) if pod else None)

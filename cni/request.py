@@ -88,10 +88,7 @@ class Request:
     @property
     def pod(self) -> PodRef | None:
         """The pod named by CNI_ARGS, if any."""
-        ns, name = self.args.get("K8S_POD_NAMESPACE"), self.args.get("K8S_POD_NAME")
-        if not ns or not name:
-            return None
-        return PodRef(ns, name, self.args.get("K8S_POD_UID") or None)
+        return pod_of(self.args)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], stdin: bytes, *,
@@ -139,6 +136,14 @@ def decode_stdin(stdin: bytes) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise CniError(errors.DECODING_FAILURE, "stdin is not a JSON object")
     return raw
+
+
+def pod_of(args: Mapping[str, str]) -> PodRef | None:
+    """The pod that CNI_ARGS (parsed) names with K8S_POD_NAMESPACE and K8S_POD_NAME, if any."""
+    ns, name = args.get("K8S_POD_NAMESPACE"), args.get("K8S_POD_NAME")
+    if not ns or not name:
+        return None
+    return PodRef(ns, name, args.get("K8S_POD_UID") or None)
 
 
 def parse_cni_args(text: str) -> dict[str, str]:
